@@ -1,0 +1,38 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# Both create .venv when missing and install from the pins (constraints.txt), skipping the
+# install when pyproject.toml and constraints.txt have not changed since the last one.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint pytest lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=24'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/runner demo
+
+test: install lint pytest
+
+lint: install
+	$(BIN)/runner lint
+
+pytest: install
+	$(BIN)/python -m pytest
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | sort -f > constraints.tmp
+	( echo "# Exact versions for reproducible installs: pip install -c constraints.txt -e '.[dev]'"; \
+	  echo "# Regenerate with \`make lock\` after changing pyproject.toml dependencies."; \
+	  cat constraints.tmp ) > constraints.txt && rm constraints.tmp
+
+clean:
+	rm -rf target logs dbt_packages .pytest_cache

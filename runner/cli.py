@@ -1,0 +1,64 @@
+"""Root command group: ``runner [--debug] COMMAND``."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from runner import __version__
+from runner.errors import WarehouseError
+
+
+class WarehouseGroup(click.Group):
+    """Turns a WarehouseError into ``Error: …`` with exit 1; tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except WarehouseError as error:
+            if ctx.meta.get("runner.debug"):
+                traceback.print_exc()
+            raise click.ClickException(str(error)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as error:  # noqa: BLE001 - the last line of defence for users
+            if ctx.meta.get("runner.debug"):
+                raise
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {error}. "
+                "Rerun with `runner --debug …` for the traceback and report it."
+            ) from None
+
+
+@click.group(cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runner")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug output.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run the warehouse: embedded PostgreSQL, source data, dbt builds, backups.
+
+    With no database configured everything runs on an embedded PostgreSQL in
+    .warehouse/; set WAREHOUSE_DSN (or PGHOST and friends) to use another server.
+    """
+    ctx.meta["runner.debug"] = debug
+
+
+def _register() -> None:
+    from runner.commands import build, db
+
+    for module in (db, build):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="runner")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

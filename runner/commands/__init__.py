@@ -1,0 +1,1 @@
+"""One module per command group; each parses options, calls runner.core, prints the result."""

@@ -1,0 +1,130 @@
+"""`runner db …`: the embedded PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import click
+
+from runner.core import dbt, embedded
+from runner.errors import WarehouseError
+from runner.settings import load_settings
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+@click.group()
+def db() -> None:
+    """Start, stop and inspect the embedded PostgreSQL server."""
+
+
+@db.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Move the server to this port (0 picks a free one); remembered for next time.",
+)
+def start(port: int | None) -> None:
+    """Start the embedded server (a no-op when it already runs).
+
+    Example: runner db start
+    """
+    settings, started = embedded.start(load_settings(), port=port)
+    profile = dbt.write_root_profile(settings)
+    verb = "started" if started else "already running"
+    click.echo(f"PostgreSQL {verb} on 127.0.0.1:{settings.port} (data in {settings.pgdata})")
+    click.echo(f"connect: runner db psql   or   psql {settings.safe_dsn()}")
+    if profile:
+        click.echo(f"dbt profile for plain `dbt build`: {profile}")
+
+
+@db.command()
+def stop() -> None:
+    """Stop the embedded server cleanly.
+
+    Example: runner db stop
+    """
+    settings = load_settings()
+    if not settings.embedded:
+        raise WarehouseError("no embedded server: WAREHOUSE_DSN or PGHOST points elsewhere.")
+    click.echo("stopped" if embedded.stop(settings) else "not running")
+
+
+@db.command()
+def status() -> None:
+    """Show whether the server runs, its pid, port, data directory and size.
+
+    Example: runner db status
+    """
+    settings = load_settings()
+    if not settings.embedded:
+        conn = embedded.connect(settings)
+        with conn, conn.cursor() as cur:
+            cur.execute("show server_version")
+            version = cur.fetchone()[0]
+        conn.close()
+        click.echo(f"external server {settings.safe_dsn()} (PostgreSQL {version}) reachable")
+        return
+    info = embedded.status(settings)
+    click.echo(f"state:     {'running' if info.running else 'stopped'}")
+    click.echo(f"pid:       {info.pid or '-'}")
+    click.echo(f"port:      {info.port or '-'}")
+    click.echo(f"data dir:  {info.pgdata}")
+    click.echo(f"size:      {human_size(info.size_bytes)}")
+    click.echo(f"database:  {settings.dbname}")
+
+
+@db.command()
+def url() -> None:
+    """Print the connection URL (no password; it is in .warehouse/pgpass).
+
+    Example: PGPASSFILE=.warehouse/pgpass psql "$(runner db url)"
+    """
+    settings = load_settings()
+    if settings.port is None:
+        raise WarehouseError("the embedded server has never been started: run `runner db start`.")
+    click.echo(settings.safe_dsn().replace(":***@", "@"))
+
+
+@db.command()
+def env() -> None:
+    """Print shell exports for psql, pg_dump or a notebook (PGHOST, PGPASSFILE, …).
+
+    Example: eval "$(runner db env)" && psql -c 'select 1'
+    """
+    settings = load_settings()
+    if settings.port is None:
+        raise WarehouseError("the embedded server has never been started: run `runner db start`.")
+    values = settings.libpq_env()
+    values.pop("PGPASSWORD", None)
+    if settings.embedded:
+        values["PGPASSFILE"] = str(settings.home / "pgpass")
+    for key, value in values.items():
+        click.echo(f"export {key}='{value}'")
+
+
+@db.command(context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def psql(psql_args: tuple[str, ...]) -> None:
+    """Open psql on the warehouse database; extra arguments go to psql.
+
+    Example: runner db psql -c 'select count(*) from gold.fct_orders'
+    """
+    settings = load_settings()
+    if settings.port is None:
+        raise WarehouseError("the embedded server has never been started: run `runner db start`.")
+    env = {**os.environ, **settings.libpq_env()}
+    result = subprocess.run([str(embedded.bin_path("psql")), *psql_args], env=env)
+    raise SystemExit(result.returncode)
+
+
+COMMANDS = [db]

@@ -1,0 +1,1 @@
+"""Plain functions that do the runner's work; no click imports here."""

@@ -1,0 +1,174 @@
+"""Where the warehouse lives and how to reach it, resolved from the environment.
+
+Precedence (first match wins):
+
+1. ``WAREHOUSE_DSN`` — a libpq connection string or URL to any PostgreSQL 14+.
+2. ``PGHOST`` (with the other standard ``PG*`` variables) — an external server.
+3. Otherwise the embedded server the runner owns, whose data lives in ``WAREHOUSE_HOME``
+   (default ``<project>/.warehouse``).
+
+Nothing here ever prints a password: ``Settings.safe_dsn`` masks it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2.extensions
+
+from runner.errors import WarehouseError
+
+DEFAULT_DATABASE = "warehouse"
+STATE_FILE = "server.json"
+
+
+def find_project_dir() -> Path:
+    """The dbt project: ``WAREHOUSE_PROJECT_DIR``, else the nearest folder up from here
+    holding ``dbt_project.yml``, else the checkout this package was installed from."""
+    explicit = os.environ.get("WAREHOUSE_PROJECT_DIR")
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dbt_project.yml").is_file():
+            return folder
+    return Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    home: Path
+    host: str
+    port: int | None
+    user: str
+    password: str
+    dbname: str
+    embedded: bool
+    target: str
+
+    @property
+    def pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    def dsn(self, dbname: str | None = None) -> str:
+        """A libpq URL including the password (for subprocess environments only)."""
+        return self._url(self.password, dbname)
+
+    def safe_dsn(self, dbname: str | None = None) -> str:
+        """The same URL with the password masked: safe for messages and logs."""
+        return self._url("***" if self.password else "", dbname)
+
+    def _url(self, password: str, dbname: str | None) -> str:
+        auth = quote(self.user, safe="")
+        if password:
+            auth += ":" + (password if password == "***" else quote(password, safe=""))
+        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname or self.dbname}"
+
+    def connect_kwargs(self, dbname: str | None = None) -> dict:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": dbname or self.dbname,
+            "connect_timeout": 10,
+            "application_name": "warehouse-runner",
+        }
+
+    def libpq_env(self, dbname: str | None = None) -> dict[str, str]:
+        """Environment for psql / pg_dump / pg_restore: the password travels here, never in argv."""
+        env = {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": dbname or self.dbname,
+            "PGCONNECT_TIMEOUT": "10",
+        }
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment read by profiles.yml (see profiles.yml.example)."""
+        return {
+            "WAREHOUSE_HOST": self.host,
+            "WAREHOUSE_PORT": str(self.port),
+            "WAREHOUSE_USER": self.user,
+            "WAREHOUSE_PASSWORD": self.password,
+            "WAREHOUSE_DB": self.dbname,
+            "WAREHOUSE_TARGET": self.target,
+        }
+
+    def with_database(self, dbname: str) -> "Settings":
+        return replace(self, dbname=dbname)
+
+
+def _embedded_state(home: Path) -> dict:
+    path = home / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise WarehouseError(
+            f"cannot read {path}: {error}. Remove the file and run `runner db start` "
+            "to choose a new port and password."
+        ) from error
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    project_dir = find_project_dir()
+    home = Path(env.get("WAREHOUSE_HOME") or project_dir / ".warehouse").resolve()
+    target = env.get("WAREHOUSE_TARGET", "prod")
+
+    dsn = env.get("WAREHOUSE_DSN")
+    if dsn:
+        try:
+            parts = psycopg2.extensions.parse_dsn(dsn)
+        except psycopg2.ProgrammingError as error:
+            raise WarehouseError(
+                f"WAREHOUSE_DSN is not a valid connection string ({error}). "
+                "Use the form postgresql://user:password@host:5432/dbname."
+            ) from None
+        return Settings(
+            project_dir=project_dir,
+            home=home,
+            host=parts.get("host", "127.0.0.1"),
+            port=int(parts.get("port", 5432)),
+            user=parts.get("user", getpass.getuser()),
+            password=parts.get("password", env.get("PGPASSWORD", "")),
+            dbname=parts.get("dbname", DEFAULT_DATABASE),
+            embedded=False,
+            target=target,
+        )
+    if env.get("PGHOST"):
+        return Settings(
+            project_dir=project_dir,
+            home=home,
+            host=env["PGHOST"],
+            port=int(env.get("PGPORT", 5432)),
+            user=env.get("PGUSER", getpass.getuser()),
+            password=env.get("PGPASSWORD", ""),
+            dbname=env.get("PGDATABASE", DEFAULT_DATABASE),
+            embedded=False,
+            target=target,
+        )
+    state = _embedded_state(home)
+    return Settings(
+        project_dir=project_dir,
+        home=home,
+        host="127.0.0.1",
+        port=state.get("port"),
+        user=state.get("superuser", "postgres"),
+        password=state.get("password", ""),
+        dbname=env.get("WAREHOUSE_DB", DEFAULT_DATABASE),
+        embedded=True,
+        target=target,
+    )

