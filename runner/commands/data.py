@@ -1,0 +1,114 @@
+"""`runner generate` and `runner load`: source data into bronze."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from runner.core import generate as gen
+from runner.core import load as loader
+from runner.errors import WarehouseError
+from runner.settings import load_settings
+
+DEFAULT_LANDING = "landing"
+
+
+def landing_option(function):
+    return click.option(
+        "--landing", "--out", "landing",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="WAREHOUSE_LANDING",
+        help="Landing folder (default: <project>/landing, or $WAREHOUSE_LANDING).",
+    )(function)
+
+
+def resolve_landing(landing: Path | None) -> Path:
+    return landing if landing is not None else load_settings().project_dir / DEFAULT_LANDING
+
+
+@click.command()
+@landing_option
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed: same seed, same bytes.")
+@click.option("--scale", type=float, default=0.01, show_default=True,
+              help="1 = 100k customers, 400k orders, 1M order lines over two years.")
+@click.option("--next-day", is_flag=True, help="Append the next day's batch to an existing landing folder.")
+@click.option("--dirt", type=float, default=None,
+              help="Set every dirt rate at once (0 = clean data). Default: realistic rates.")
+@click.option("--dirt-rate", multiple=True, metavar="KIND=RATE",
+              help="Override one dirt rate, e.g. --dirt-rate bad_email=0.1 (repeatable).")
+def generate(landing, seed, scale, next_day, dirt, dirt_rate) -> None:
+    """Write realistic, dirty source files (CRM JSON lines, ERP CSV) as daily batches.
+
+    Examples: runner generate --scale 0.1    runner generate --next-day
+    """
+    folder = resolve_landing(landing)
+    if next_day:
+        state, date = gen.next_day(folder)
+        click.echo(f"added batch {date} to {folder} ({len(state.batches)} batches)")
+        return
+    if scale <= 0:
+        raise WarehouseError(f"--scale must be a positive number, got {scale}.")
+    if dirt is not None and not 0 <= dirt <= 1:
+        raise WarehouseError(f"--dirt must be between 0 and 1, got {dirt}.")
+    rates = gen.DirtRates.parse(list(dirt_rate), base=dirt)
+    with tqdm(total=gen.HISTORY_MONTHS, unit="batch", desc="generate", leave=False, disable=None) as bar:
+        state = gen.generate(folder, seed=seed, scale=scale, dirt=rates, progress=bar.update)
+    click.echo(
+        f"wrote {len(state.batches)} batches to {folder}: {state.customers:,} customers, "
+        f"{state.products:,} products, {state.stores:,} stores, {state.orders:,} orders, "
+        f"{state.order_lines:,} order lines"
+    )
+
+
+@click.command()
+@landing_option
+@click.option("--status", "show_status", is_flag=True, help="Show the load log instead of loading.")
+def load(landing, show_status) -> None:
+    """Load new landing files into the bronze tables (COPY, one transaction per file).
+
+    Examples: runner load    runner load --status
+    """
+    settings = load_settings()
+    if show_status:
+        rows = loader.load_status(settings)
+        if not rows:
+            click.echo("nothing loaded yet")
+            return
+        click.echo(f"{'file':<42} {'status':<7} {'rows':>9} {'bytes':>11} {'sha256':<12} {'ms':>6}  drift / error")
+        for name, status, rows_loaded, size, checksum, ms, drift, error in rows:
+            click.echo(f"{name:<42} {status:<7} {rows_loaded or 0:>9,} {size:>11,} {checksum:<12} {ms:>6}  {drift or error}")
+        return
+    folder = resolve_landing(landing)
+    counts = {"loaded": 0, "skipped": 0, "failed": 0}
+    rows = 0
+    failures = []
+    total = len(loader.landing_files(folder))
+    with tqdm(total=total, unit="file", desc="load", leave=False, disable=None) as bar:
+        def on_file(result):
+            nonlocal rows
+            counts[result.status] += 1
+            rows += result.rows
+            bar.update(1)
+            if result.drift:
+                tqdm.write(f"schema drift in {result.name}: new column(s) {', '.join(result.drift)} kept")
+            if result.status == "failed":
+                failures.append(result)
+                tqdm.write(f"FAILED {result.name}: {result.error}")
+
+        loader.load(settings, folder, on_file=on_file)
+    click.echo(
+        f"loaded {counts['loaded']} files ({rows:,} rows), skipped {counts['skipped']} "
+        f"already loaded, {counts['failed']} failed"
+    )
+    if failures:
+        raise WarehouseError(
+            f"{len(failures)} file(s) failed and were not loaded (first: {failures[0].name}: "
+            f"{failures[0].error}). Fix or replace them and run `runner load` again; "
+            "`runner load --status` lists every file."
+        )
+
+
+COMMANDS = [generate, load]
