@@ -113,7 +113,7 @@ def _explain(error: psycopg2.Error) -> str:
     """One line from a COPY error: the line number and what was wrong."""
     message = (error.diag.message_primary or str(error)).strip()
     context = error.diag.context or ""
-    line = re.search(r"line (\d+)", context)
+    line = re.search(r"COPY [^,]+, line (\d+)", context)
     return f"line {line.group(1)}: {message}" if line else message
 
 
@@ -150,6 +150,7 @@ def load_file(conn, path: Path, match: re.Match) -> tuple[FileResult, HashingRea
             reader = HashingReader(handle)
             if match["ext"] == "jsonl":
                 cur.copy_expert(JSON_COPY, reader)
+                rows = cur.rowcount
                 cur.execute(
                     "select distinct jsonb_object_keys(record) from bronze.crm_customers "
                     "where _source_file = %s",
@@ -177,7 +178,7 @@ def load_file(conn, path: Path, match: re.Match) -> tuple[FileResult, HashingRea
                     f"copy bronze.{table} ({columns}) from stdin with (format csv, header true)",
                     reader,
                 )
-            rows = cur.rowcount
+                rows = cur.rowcount
     return FileResult(path.name, "loaded", rows=rows, drift=drift,
                       seconds=time.monotonic() - started), reader
 
