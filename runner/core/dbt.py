@@ -73,8 +73,14 @@ def render_profile(
 
 
 def write_root_profile(settings: Settings) -> Path | None:
-    """Write ``<project>/profiles.yml`` for plain dbt, unless the user keeps their own there."""
+    """Write ``<project>/profiles.yml`` for plain dbt, unless the user keeps their own there.
+
+    Only for the project's own embedded server (``<project>/.warehouse``): a server in
+    another WAREHOUSE_HOME (tests, a second checkout) must not redirect plain dbt.
+    """
     path = settings.project_dir / "profiles.yml"
+    if not settings.embedded or settings.home != (settings.project_dir / ".warehouse").resolve():
+        return None
     if path.exists() and GENERATED_MARKER not in path.read_text():
         return None
     text = render_profile(

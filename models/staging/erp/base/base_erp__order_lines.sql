@@ -1,0 +1,124 @@
+-- Order lines with their hard rules, including the two that look at other entities: the
+-- product and the order must arrive within var('order_lateness_days') of the line.
+-- Until that window closes a line without them is 'awaiting_*' and is re-checked on
+-- every run; after it, 'unknown_*' is final. The rule depends only on arrival dates, so
+-- incremental runs and full refreshes agree.
+with
+
+source as (
+
+    select * from {{ source('erp', 'erp_order_lines') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('base_erp__orders') }}
+
+),
+
+products as (
+
+    select * from {{ ref('base_erp__products') }}
+
+),
+
+order_arrivals as (
+
+    select
+        order_id,
+        min(_batch_date) as first_batch_date
+    from orders
+    where rejection_reason is null
+    group by order_id
+
+),
+
+product_arrivals as (
+
+    select
+        product_id,
+        min(_batch_date) as first_batch_date
+    from products
+    where rejection_reason is null
+    group by product_id
+
+),
+
+latest_batch as (
+
+    select max(_batch_date) as batch_date from orders
+
+),
+
+renamed as (
+
+    select
+        {{ safe_integer('order_line_id') }} as order_line_id,
+        {{ safe_integer('order_id') }} as order_id,
+        {{ safe_integer('line_number') }} as line_number,
+        {{ clean_text('product_id') }} as product_id,
+        {{ safe_integer('quantity') }} as quantity,
+        {{ safe_numeric('unit_price') }} as unit_price,
+        coalesce({{ safe_numeric('discount_amount') }}, 0) as discount_amount,
+        {{ safe_timestamp('updated_at') }} as updated_at,
+        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
+        as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from source
+
+),
+
+checked as (
+
+    select
+        renamed.*,
+        case
+            when renamed.order_line_id is null then 'missing_key'
+            when renamed.order_id is null or renamed.product_id is null
+                or renamed.quantity is null
+                then 'missing_required_field'
+            when renamed.quantity <= 0 then 'invalid_quantity'
+            when renamed.unit_price is null or renamed.unit_price <= 0
+                or renamed.discount_amount < 0
+                or renamed.discount_amount > renamed.quantity * renamed.unit_price
+                then 'invalid_price'
+            when renamed.updated_at is null then 'unparseable_date'
+            when product_arrivals.first_batch_date is null
+                or product_arrivals.first_batch_date
+                > renamed._batch_date + {{ var('order_lateness_days') }}
+                then case
+                    when latest_batch.batch_date
+                        < renamed._batch_date + {{ var('order_lateness_days') }}
+                        then 'awaiting_product'
+                    else 'unknown_product'
+                end
+            when order_arrivals.first_batch_date is null
+                or order_arrivals.first_batch_date
+                > renamed._batch_date + {{ var('order_lateness_days') }}
+                then case
+                    when latest_batch.batch_date
+                        < renamed._batch_date + {{ var('order_lateness_days') }}
+                        then 'awaiting_order'
+                    else 'unknown_order'
+                end
+        end as rejection_reason
+    from renamed
+    cross join latest_batch
+    left join order_arrivals
+        on renamed.order_id = order_arrivals.order_id
+    left join product_arrivals
+        on renamed.product_id = product_arrivals.product_id
+
+),
+
+final as (
+
+    select * from checked
+
+)
+
+select * from final

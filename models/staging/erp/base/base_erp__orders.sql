@@ -1,0 +1,54 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'erp_orders') }}
+
+),
+
+renamed as (
+
+    select
+        {{ safe_integer('order_id') }} as order_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        {{ clean_text('store_id') }} as store_id,
+        lower({{ clean_text('status') }}) as order_status,
+        upper({{ clean_text('currency') }}) as currency_code,
+        {{ clean_text(optional_column(source('erp', 'erp_orders'), 'promo_code')) }}
+        as promo_code,
+        order_ts as ordered_at_raw,
+        {{ safe_timestamp('order_ts') }} as ordered_at,
+        {{ safe_timestamp('updated_at') }} as updated_at,
+        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
+        as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when order_id is null then 'missing_key'
+            when customer_id is null or store_id is null then 'missing_required_field'
+            when ordered_at is null or updated_at is null then 'unparseable_date'
+            when ordered_at < '{{ var("company_founded_date") }}'::date
+                or ordered_at > _batch_date + interval '1 day'
+                then 'date_out_of_range'
+        end as rejection_reason
+    from renamed
+
+),
+
+final as (
+
+    select * from checked
+
+)
+
+select * from final

@@ -1,0 +1,53 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'erp_products') }}
+
+),
+
+renamed as (
+
+    select
+        {{ clean_text('product_id') }} as product_id,
+        {{ clean_text('sku') }} as sku,
+        {{ clean_text('product_name') }} as product_name_raw,
+        {{ clean_text('category') }} as category,
+        {{ clean_text('subcategory') }} as subcategory,
+        {{ clean_text('brand') }} as brand,
+        unit_price as unit_price_raw,
+        upper({{ clean_text('currency') }}) as currency_code,
+        {{ safe_numeric('unit_price') }} as unit_price,
+        {{ safe_timestamp('updated_at') }} as updated_at,
+        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
+        as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from source
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when product_id is null then 'missing_key'
+            when product_name_raw is null or nullif(btrim(unit_price_raw), '') is null
+                then 'missing_required_field'
+            when unit_price is null or unit_price <= 0 then 'invalid_price'
+            when updated_at is null then 'unparseable_date'
+        end as rejection_reason
+    from renamed
+
+),
+
+final as (
+
+    select * from checked
+
+)
+
+select * from final
