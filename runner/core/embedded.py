@@ -48,6 +48,7 @@ max_wal_size = '4GB'
 wal_level = minimal
 max_wal_senders = 0
 jit = off
+timezone = 'UTC'
 random_page_cost = 1.1
 """
 

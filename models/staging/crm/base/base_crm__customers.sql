@@ -1,10 +1,16 @@
--- Every bronze customer row, typed, with the hard rule it breaks (if any).
--- No window functions here, so filters from incremental parents push down.
+-- Every bronze customer row, typed and cleaned row by row, with the hard rule it breaks.
+-- No window functions here: the staging model and the snapshot pick versions from it.
 with
 
 source as (
 
     select * from {{ source('crm', 'crm_customers') }}
+
+),
+
+country_codes as (
+
+    select * from {{ ref('country_codes') }}
 
 ),
 
@@ -34,13 +40,44 @@ renamed as (
 
 ),
 
-typed as (
+standardised as (
+
+    select
+        renamed.*,
+        lower(btrim(renamed.email_raw)) as email_candidate,
+        regexp_replace(renamed.phone_raw, '\D', '', 'g') as phone_digits,
+        country_codes.country_code,
+        country_codes.calling_code,
+        {{ safe_timestamp('renamed.created_at_raw') }} as created_at,
+        {{ safe_timestamp('renamed.updated_at_raw') }} as updated_at
+    from renamed
+    left join country_codes
+        on lower({{ clean_text('renamed.country_raw') }}) = country_codes.country_alias
+
+),
+
+cleaned as (
 
     select
         *,
-        {{ safe_timestamp('created_at_raw') }} as created_at,
-        {{ safe_timestamp('updated_at_raw') }} as updated_at
-    from renamed
+        initcap(lower({{ clean_text('first_name_raw') }})) as first_name,
+        initcap(lower({{ clean_text('last_name_raw') }})) as last_name,
+        case
+            when email_candidate ~ '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
+                then email_candidate
+        end as email,
+        -- E.164: keep an explicit +, turn 00 into +, and a national 0 into the country code.
+        case
+            when btrim(phone_raw) like '+%' then '+' || phone_digits
+            when phone_digits like '00%' then '+' || substr(phone_digits, 3)
+            when phone_digits like '0%' then '+' || calling_code || substr(phone_digits, 2)
+        end as phone_candidate,
+        {{ clean_text('address_line1_raw') }} as address_line1,
+        initcap(lower({{ clean_text('city_raw') }})) as city,
+        {{ clean_text('postal_code_raw') }} as postal_code,
+        lower({{ clean_text('segment_raw') }}) as customer_segment,
+        lower({{ clean_text('loyalty_tier_raw') }}) as loyalty_tier
+    from standardised
 
 ),
 
@@ -48,6 +85,9 @@ checked as (
 
     select
         *,
+        case when phone_candidate ~ '^\+[1-9]\d{7,14}$' then phone_candidate end as phone_number,
+        email is not null as has_valid_email,
+        coalesce(phone_candidate ~ '^\+[1-9]\d{7,14}$', false) as has_valid_phone,
         case
             when customer_id is null then 'missing_key'
             when updated_at is null then 'unparseable_date'
@@ -58,7 +98,7 @@ checked as (
                 or created_at > _batch_date + interval '1 day'
                 then 'date_out_of_range'
         end as rejection_reason
-    from typed
+    from cleaned
 
 ),
 

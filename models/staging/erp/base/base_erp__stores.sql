@@ -6,22 +6,31 @@ source as (
 
 ),
 
+country_codes as (
+
+    select * from {{ ref('country_codes') }}
+
+),
+
 renamed as (
 
     select
-        {{ clean_text('store_id') }} as store_id,
-        {{ clean_text('store_name') }} as store_name,
-        lower({{ clean_text('channel') }}) as channel,
-        {{ clean_text('city') }} as city,
-        lower({{ clean_text('country') }}) as country_alias,
-        {{ safe_date('btrim(opened_date)') }} as opened_date,
+        {{ clean_text('source.store_id') }} as store_id,
+        {{ clean_text('source.store_name') }} as store_name,
+        lower({{ clean_text('source.channel') }}) as channel,
+        initcap(lower({{ clean_text('city') }})) as city,
+        country_codes.country_code,
+        country_codes.region,
+        {{ safe_date('btrim(source.opened_date)') }} as opened_date,
         to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
         as raw_record,
-        _source_file,
-        _batch_date,
-        _loaded_at,
-        _load_order
+        source._source_file,
+        source._batch_date,
+        source._loaded_at,
+        source._load_order
     from source
+    left join country_codes
+        on lower({{ clean_text('source.country') }}) = country_codes.country_alias
 
 ),
 

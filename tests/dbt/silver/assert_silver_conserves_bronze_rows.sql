@@ -1,0 +1,43 @@
+-- Row conservation, per entity: every bronze row is in silver, in the quarantine, or a
+-- duplicate collapsed into the winning version. Bronze is counted from the source
+-- itself; duplicates collapsed = valid rows minus distinct valid keys.
+{% set entities = [
+    ('customer', source('crm', 'crm_customers'), 'base_crm__customers', 'stg_crm__customers', 'customer_id'),
+    ('product', source('erp', 'erp_products'), 'base_erp__products', 'stg_erp__products', 'product_id'),
+    ('store', source('erp', 'erp_stores'), 'base_erp__stores', 'stg_erp__stores', 'store_id'),
+    ('order', source('erp', 'erp_orders'), 'base_erp__orders', 'stg_erp__orders', 'order_id'),
+    ('order_line', source('erp', 'erp_order_lines'), 'base_erp__order_lines', 'stg_erp__order_lines', 'order_line_id'),
+] %}
+with
+
+{% for entity, bronze, base, staging, key in entities %}
+{{ entity }}_counts as (
+
+    select
+        '{{ entity }}' as entity,
+        (select count(*) from {{ bronze }}) as bronze_rows,
+        (select count(*) from {{ ref(staging) }}) as silver_rows,
+        (
+            select count(*) from {{ ref('int_rejected_rows') }}
+            where entity = '{{ entity }}'
+        ) as rejected_rows,
+        (
+            select count(*) - count(distinct {{ key }}) from {{ ref(base) }}
+            where rejection_reason is null
+        ) as collapsed_rows
+
+),
+
+{% endfor %}
+all_counts as (
+
+    {% for entity, bronze, base, staging, key in entities %}
+        select * from {{ entity }}_counts
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+)
+
+select *
+from all_counts
+where bronze_rows != silver_rows + rejected_rows + collapsed_rows
