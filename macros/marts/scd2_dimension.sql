@@ -1,0 +1,44 @@
+{#-
+    Turn a dbt snapshot into an SCD Type 2 dimension's version rows: surrogate key (the
+    snapshot's version id), validity window in UTC, is_current and is_first_version flags.
+    `attributes` are the columns to carry over, as SQL expressions with aliases.
+-#}
+{% macro scd2_versions(snapshot_relation, key_name, business_key, attributes) -%}
+    select
+        dbt_scd_id as {{ key_name }},
+        {{ business_key }},
+        {% for attribute in attributes %}{{ attribute }},
+        {% endfor -%}
+        dbt_valid_to is null as is_current,
+        row_number() over (
+            partition by {{ business_key }} order by dbt_valid_from
+        ) = 1 as is_first_version,
+        {{ as_utc('dbt_valid_from') }} as valid_from,
+        {{ as_utc('dbt_valid_to') }} as valid_to
+    from {{ snapshot_relation }}
+{%- endmacro %}
+
+{#- A snapshot timestamp as timestamptz (check-strategy snapshots store local timestamps). -#}
+{% macro as_utc(column) -%}
+    ({{ column }})::timestamp at time zone 'UTC'
+{%- endmacro %}
+
+{#-
+    Point-in-time join to an SCD2 dimension: the version valid at `at`, or the first
+    version when the fact predates it. Select the key with
+    coalesce(<alias>.<key>, <alias>_first.<key>, '-1').
+-#}
+{% macro point_in_time_join(dimension, alias, business_key, fact_business_key, at) -%}
+    left join {{ dimension }} as {{ alias }}
+        on {{ fact_business_key }} = {{ alias }}.{{ business_key }}
+        and {{ at }} >= {{ alias }}.valid_from
+        and {{ at }} < coalesce({{ alias }}.valid_to, 'infinity')
+    left join {{ dimension }} as {{ alias }}_first
+        on {{ fact_business_key }} = {{ alias }}_first.{{ business_key }}
+        and {{ alias }}_first.is_first_version
+{%- endmacro %}
+
+{#- Hash personal data with a salt so analysts can count and join but not read it. -#}
+{% macro hash_pii(expression) -%}
+    encode(sha256(convert_to('{{ env_var("WAREHOUSE_PII_SALT", "warehouse") }}' || {{ expression }}, 'UTF8')), 'hex')
+{%- endmacro %}

@@ -1,0 +1,114 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_line_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['order_date']},
+            {'columns': ['customer_key']},
+            {'columns': ['product_key']},
+            {'columns': ['order_id']},
+        ]
+    )
+}}
+-- One row per order line, keyed to the customer, product and store versions valid when
+-- the order was placed. Incremental: lines or orders that changed since the last run are
+-- rebuilt in place (late lines, corrected orders).
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_erp__order_lines') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('stg_erp__orders') }}
+
+),
+
+dim_customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+dim_products as (
+
+    select * from {{ ref('dim_products') }}
+
+),
+
+dim_stores as (
+
+    select * from {{ ref('dim_stores') }}
+
+),
+
+changed_lines as (
+
+    select
+        order_lines.*,
+        orders.customer_id,
+        orders.store_id,
+        orders.order_status,
+        orders.currency_code,
+        orders.ordered_at,
+        orders.order_date,
+        orders._load_order as order_load_order
+    from order_lines
+    inner join orders
+        on order_lines.order_id = orders.order_id
+    {% if is_incremental() %}
+        where order_lines._load_order > (select max(line_load_order) from {{ this }})
+            or orders._load_order > (select max(order_load_order) from {{ this }})
+    {% endif %}
+
+),
+
+keyed as (
+
+    select
+        changed_lines.order_line_id,
+        changed_lines.order_id,
+        coalesce(customer.customer_key, customer_first.customer_key, '-1') as customer_key,
+        coalesce(product.product_key, product_first.product_key, '-1') as product_key,
+        coalesce(store.store_key, store_first.store_key, '-1') as store_key,
+        to_char(changed_lines.order_date, 'YYYYMMDD')::integer as date_key,
+        changed_lines.customer_id,
+        changed_lines.product_id,
+        changed_lines.store_id,
+        changed_lines.order_status,
+        changed_lines.currency_code,
+        changed_lines.line_number::integer as line_number,
+        changed_lines.quantity::integer as quantity,
+        changed_lines.unit_price_amount,
+        changed_lines.gross_amount,
+        changed_lines.discount_amount,
+        changed_lines.net_amount,
+        changed_lines.order_status = 'cancelled' as is_cancelled,
+        changed_lines.order_date,
+        changed_lines.ordered_at,
+        changed_lines._load_order as line_load_order,
+        changed_lines.order_load_order,
+        greatest(changed_lines._load_order, changed_lines.order_load_order)
+        as source_load_order
+    from changed_lines
+    {{ point_in_time_join('dim_customers', 'customer', 'customer_id',
+        'changed_lines.customer_id', 'changed_lines.ordered_at') }}
+    {{ point_in_time_join('dim_products', 'product', 'product_id',
+        'changed_lines.product_id', 'changed_lines.ordered_at') }}
+    {{ point_in_time_join('dim_stores', 'store', 'store_id',
+        'changed_lines.store_id', 'changed_lines.ordered_at') }}
+
+),
+
+final as (
+
+    select * from keyed
+
+)
+
+select * from final

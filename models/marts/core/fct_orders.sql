@@ -1,0 +1,112 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['order_date']},
+            {'columns': ['customer_key']},
+        ]
+    )
+}}
+-- One row per order with its line totals, keyed like fct_order_lines. Orders whose
+-- header or lines changed since the last run are rebuilt in place.
+with
+
+orders as (
+
+    select * from {{ ref('stg_erp__orders') }}
+
+),
+
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+),
+
+dim_customers as (
+
+    select * from {{ ref('dim_customers') }}
+
+),
+
+dim_stores as (
+
+    select * from {{ ref('dim_stores') }}
+
+),
+
+changed_orders as (
+
+    select order_id from orders
+    {% if is_incremental() %}
+        where _load_order > (select max(order_load_order) from {{ this }})
+    {% endif %}
+    union
+    select order_id from order_lines
+    {% if is_incremental() %}
+        where line_load_order > (select max(max_line_load_order) from {{ this }})
+    {% endif %}
+
+),
+
+line_totals as (
+
+    select
+        order_lines.order_id,
+        count(*)::integer as line_count,
+        sum(order_lines.quantity)::integer as quantity,
+        sum(order_lines.gross_amount)::numeric(18, 2) as gross_amount,
+        sum(order_lines.discount_amount)::numeric(18, 2) as discount_amount,
+        sum(order_lines.net_amount)::numeric(18, 2) as net_amount,
+        max(order_lines.line_load_order) as max_line_load_order
+    from order_lines
+    inner join changed_orders
+        on order_lines.order_id = changed_orders.order_id
+    group by order_lines.order_id
+
+),
+
+keyed as (
+
+    select
+        orders.order_id,
+        coalesce(customer.customer_key, customer_first.customer_key, '-1') as customer_key,
+        coalesce(store.store_key, store_first.store_key, '-1') as store_key,
+        to_char(orders.order_date, 'YYYYMMDD')::integer as date_key,
+        orders.customer_id,
+        orders.store_id,
+        orders.order_status,
+        orders.currency_code,
+        orders.promo_code,
+        coalesce(line_totals.line_count, 0) as line_count,
+        coalesce(line_totals.quantity, 0) as quantity,
+        coalesce(line_totals.gross_amount, 0)::numeric(18, 2) as gross_amount,
+        coalesce(line_totals.discount_amount, 0)::numeric(18, 2) as discount_amount,
+        coalesce(line_totals.net_amount, 0)::numeric(18, 2) as net_amount,
+        orders.order_status = 'cancelled' as is_cancelled,
+        orders.order_date,
+        orders.ordered_at,
+        orders._load_order as order_load_order,
+        coalesce(line_totals.max_line_load_order, 0) as max_line_load_order
+    from orders
+    inner join changed_orders
+        on orders.order_id = changed_orders.order_id
+    left join line_totals
+        on orders.order_id = line_totals.order_id
+    {{ point_in_time_join('dim_customers', 'customer', 'customer_id',
+        'orders.customer_id', 'orders.ordered_at') }}
+    {{ point_in_time_join('dim_stores', 'store', 'store_id',
+        'orders.store_id', 'orders.ordered_at') }}
+
+),
+
+final as (
+
+    select * from keyed
+
+)
+
+select * from final

@@ -1,0 +1,80 @@
+-- Data quality per entity and load batch: rows in, accepted (still the winning version),
+-- rejected by rule, duplicates or superseded versions collapsed, and a quality score
+-- (share of rows not rejected).
+{% set entities = [
+    ('customer', 'base_crm__customers', 'stg_crm__customers'),
+    ('product', 'base_erp__products', 'stg_erp__products'),
+    ('store', 'base_erp__stores', 'stg_erp__stores'),
+    ('order', 'base_erp__orders', 'stg_erp__orders'),
+    ('order_line', 'base_erp__order_lines', 'stg_erp__order_lines'),
+] %}
+with
+
+rejected as (
+
+    select * from {{ ref('int_rejected_rows') }}
+
+),
+
+{% for entity, base, staging in entities %}
+{{ entity }}_batches as (
+
+    select
+        '{{ entity }}' as entity,
+        base._batch_date as batch_date,
+        count(*)::integer as rows_in,
+        count(staging._load_order)::integer as rows_accepted,
+        count(*) filter (where base.rejection_reason is not null)::integer as rows_rejected
+    from {{ ref(base) }} as base
+    left join {{ ref(staging) }} as staging
+        on base._load_order = staging._load_order
+    group by base._batch_date
+
+),
+
+{% endfor %}
+batches as (
+
+    {% for entity, base, staging in entities %}
+        select * from {{ entity }}_batches
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+rules as (
+
+    select
+        entity,
+        _batch_date as batch_date,
+        jsonb_object_agg(rejection_reason, rejected_rows) as rejected_by_rule
+    from (
+        select entity, _batch_date, rejection_reason, count(*) as rejected_rows
+        from rejected
+        group by 1, 2, 3
+    ) as counted
+    group by 1, 2
+
+),
+
+final as (
+
+    select
+        batches.entity,
+        batches.batch_date,
+        batches.rows_in,
+        batches.rows_accepted,
+        batches.rows_rejected,
+        (batches.rows_in - batches.rows_accepted - batches.rows_rejected)::integer
+        as rows_collapsed,
+        coalesce(rules.rejected_by_rule, '{}'::jsonb) as rejected_by_rule,
+        round(1 - batches.rows_rejected::numeric / batches.rows_in, 4)::numeric(5, 4)
+        as quality_score
+    from batches
+    left join rules
+        on batches.entity = rules.entity
+        and batches.batch_date = rules.batch_date
+
+)
+
+select * from final

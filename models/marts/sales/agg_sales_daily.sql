@@ -1,0 +1,94 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        indexes=[{'columns': ['order_date']}, {'columns': ['store_id']}]
+    )
+}}
+-- Daily sales by store (with its region and channel) and product category, as the store
+-- and product were when the order was placed. Incremental by day: every day that has a
+-- changed fact row is recomputed whole. Cancelled orders count separately, not as revenue.
+with
+
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+),
+
+dim_products as (
+
+    select * from {{ ref('dim_products') }}
+
+),
+
+dim_stores as (
+
+    select * from {{ ref('dim_stores') }}
+
+),
+
+changed_days as (
+
+    select distinct order_date
+    from order_lines
+    {% if is_incremental() %}
+        where source_load_order > (select max(max_source_load_order) from {{ this }})
+    {% endif %}
+
+),
+
+lines_to_aggregate as (
+
+    select
+        order_lines.*,
+        dim_stores.store_name,
+        dim_stores.region,
+        dim_stores.sales_channel,
+        dim_products.category as product_category
+    from order_lines
+    inner join changed_days
+        on order_lines.order_date = changed_days.order_date
+    inner join dim_stores
+        on order_lines.store_key = dim_stores.store_key
+    inner join dim_products
+        on order_lines.product_key = dim_products.product_key
+
+),
+
+aggregated as (
+
+    select
+        order_date,
+        store_id,
+        store_name,
+        region,
+        sales_channel,
+        product_category,
+        count(distinct order_id) filter (where not is_cancelled)::integer as order_count,
+        count(*) filter (where not is_cancelled)::integer as line_count,
+        coalesce(sum(quantity) filter (where not is_cancelled), 0)::integer as quantity,
+        coalesce(sum(gross_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
+        as gross_amount,
+        coalesce(sum(discount_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
+        as discount_amount,
+        coalesce(sum(net_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
+        as net_revenue_amount,
+        count(distinct order_id) filter (where is_cancelled)::integer as cancelled_order_count,
+        coalesce(sum(net_amount) filter (where is_cancelled), 0)::numeric(18, 2)
+        as cancelled_amount,
+        max(source_load_order) as max_source_load_order
+    from lines_to_aggregate
+    group by order_date, store_id, store_name, region, sales_channel, product_category
+
+),
+
+final as (
+
+    select * from aggregated
+
+)
+
+select * from final
