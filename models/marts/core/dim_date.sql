@@ -7,7 +7,11 @@ days as (
     select generated_day::date as calendar_date
     from generate_series(
         '{{ var("company_founded_date") }}'::date,
-        (current_date + interval '2 years')::date,
+        {% if var('calendar_end_date', none) %}
+            '{{ var("calendar_end_date") }}'::date,
+        {% else %}
+            (current_date + interval '2 years')::date,
+        {% endif %}
         interval '1 day'
     ) as generated_day
 

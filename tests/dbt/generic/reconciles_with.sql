@@ -2,50 +2,57 @@
     The model and `compare_to` agree on every measure's total, overall or per group:
     one failing row per group whose totals differ by more than `tolerance`.
     Use for conservation and reconciliation (facts against silver, to the cent).
+    `compare_measures` (same length as `measures`) names the expressions to sum on the
+    compare side when they differ, e.g. ['1'] to count rows.
 -#}
-{% test reconciles_with(model, compare_to, measures, group_by=[], tolerance=0, model_filter='true', compare_filter='true') %}
+{% test reconciles_with(model, compare_to, measures, group_by=[], tolerance=0, model_filter='true', compare_filter='true', compare_measures=none) %}
+{% set compare_expressions = compare_measures or measures %}
 
-{% set keys = group_by if group_by else [] %}
 with
 
-model_totals as (
+both_sides as (
 
     select
-        {% for key in keys %}{{ key }}, {% endfor %}
+        {% for key in group_by %}{{ key }}, {% endfor %}
         {% for measure in measures %}
-            coalesce(sum({{ measure }}), 0) as {{ measure }}{% if not loop.last %},{% endif %}
+            coalesce({{ measure }}, 0) as model_{{ measure }},
+            0 as compare_{{ measure }}{% if not loop.last %},{% endif %}
         {% endfor %}
     from {{ model }}
     where {{ model_filter }}
-    {% if keys %}group by {{ keys | join(', ') }}{% endif %}
 
-),
-
-compare_totals as (
+    union all
 
     select
-        {% for key in keys %}{{ key }}, {% endfor %}
+        {% for key in group_by %}{{ key }}, {% endfor %}
         {% for measure in measures %}
-            coalesce(sum({{ measure }}), 0) as {{ measure }}{% if not loop.last %},{% endif %}
+            0 as model_{{ measure }},
+            coalesce({{ compare_expressions[loop.index0] }}, 0) as compare_{{ measure }}
+            {%- if not loop.last %},{% endif %}
         {% endfor %}
     from {{ compare_to }}
     where {{ compare_filter }}
-    {% if keys %}group by {{ keys | join(', ') }}{% endif %}
+
+),
+
+totals as (
+
+    select
+        {% for key in group_by %}{{ key }}, {% endfor %}
+        {% for measure in measures %}
+            sum(model_{{ measure }}) as model_{{ measure }},
+            sum(compare_{{ measure }}) as compare_{{ measure }}{% if not loop.last %},{% endif %}
+        {% endfor %}
+    from both_sides
+    {% if group_by %}group by {{ group_by | join(', ') }}{% endif %}
 
 )
 
-select
-    {% for key in keys %}coalesce(model_totals.{{ key }}, compare_totals.{{ key }}) as {{ key }}, {% endfor %}
-    {% for measure in measures %}
-        model_totals.{{ measure }} as model_{{ measure }},
-        compare_totals.{{ measure }} as compare_{{ measure }}{% if not loop.last %},{% endif %}
-    {% endfor %}
-from model_totals
-full outer join compare_totals
-    on {% for key in keys %}model_totals.{{ key }} is not distinct from compare_totals.{{ key }}{% if not loop.last %} and {% endif %}{% else %}true{% endfor %}
+select *
+from totals
 where
     {% for measure in measures %}
-        abs(coalesce(model_totals.{{ measure }}, 0) - coalesce(compare_totals.{{ measure }}, 0)) > {{ tolerance }}
+        abs(model_{{ measure }} - compare_{{ measure }}) > {{ tolerance }}
         {% if not loop.last %}or{% endif %}
     {% endfor %}
 
