@@ -105,6 +105,12 @@ class Settings:
             "WAREHOUSE_TARGET": self.target,
         }
 
+    def layer_schema(self, layer: str) -> str:
+        """The schema dbt uses for a layer (see macros/schema/generate_schema_name.sql)."""
+        if self.target == "prod":
+            return layer
+        return f"{os.environ.get('WAREHOUSE_SCHEMA', 'dev')}_{layer}"
+
     def with_database(self, dbname: str) -> "Settings":
         return replace(self, dbname=dbname)
 

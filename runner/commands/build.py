@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import click
 
+from runner.commands.data import resolve_landing
+from runner.core import build as builder
 from runner.core import dbt, embedded
+from runner.core import generate as gen
+from runner.core import load as loader
+from runner.core.locking import writer_lock
+from runner.errors import WarehouseError
 from runner.settings import load_settings
+
+wait_option = click.option(
+    "--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+    help="Seconds to wait for another writer (build, load, backup, restore) to finish.",
+)
 
 
 def ensure_server():
@@ -20,27 +31,70 @@ def ensure_server():
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--skip-freshness", is_flag=True, help="Do not run `dbt source freshness` first.")
+@wait_option
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def build(dbt_args: tuple[str, ...]) -> None:
-    """Run `dbt build` on the warehouse; extra arguments go to dbt.
+def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
+    """Check source freshness, apply snapshots batch by batch, then `dbt build`.
+
+    Extra arguments go to `dbt build`. Exits non-zero when the build fails or a source is
+    late beyond its error threshold.
 
     Example: runner build --select staging+
     """
     settings = ensure_server()
-    result = dbt.run_dbt(settings, ["build", *dbt_args])
-    raise SystemExit(result.returncode)
+    with writer_lock(settings, "build", wait):
+        outcome = builder.run_build(settings, list(dbt_args), freshness=not skip_freshness)
+    if outcome.build_returncode != 0:
+        raise WarehouseError(
+            f"dbt build failed (exit code {outcome.build_returncode}); dbt's summary above "
+            "names each failing model or test. Failing rows are stored in the test_failures "
+            "schema."
+        )
+    if not outcome.freshness_ok:
+        raise WarehouseError(
+            "the build succeeded, but `dbt source freshness` reports a source late beyond "
+            "its error threshold (see above): check that `runner load` ran."
+        )
+
+
+DEMO_QUERIES = """\
+  runner db psql -c 'select * from gold.rpt_business_kpis_monthly order by kpi_month'
+  runner db psql -c 'select region, sales_month, sum(net_revenue_amount) from gold.agg_sales_monthly group by 1, 2 order by 2, 1'
+  runner db psql -c 'select * from gold.rpt_data_quality_batches order by batch_date desc limit 10'"""
 
 
 @click.command()
-def demo() -> None:
-    """Run the main job end to end: database, sample data, every layer with its tests.
+@click.option("--scale", type=float, default=0.01, show_default=True,
+              help="Size of the sample data (used only when the landing folder is empty).")
+@wait_option
+def demo(scale: float, wait: float) -> None:
+    """Run the main job end to end: database, sample data, load, every layer with its tests.
+
+    Idempotent: a second run loads nothing new and the build only refreshes.
 
     Example: runner demo
     """
     settings = ensure_server()
-    click.echo(f"warehouse database: {settings.safe_dsn()}")
-    dbt.run_dbt_checked(settings, ["build"])
-    click.echo("done. Query it with: runner db psql")
+    click.echo(f"1/4 database: {settings.safe_dsn()}")
+    landing = resolve_landing(None)
+    if not landing.exists() or not any(landing.iterdir()):
+        state = gen.generate(landing, scale=scale)
+        click.echo(f"2/4 generated {state.order_lines:,} order lines in {landing}")
+    else:
+        click.echo(f"2/4 using the landing files in {landing}")
+    with writer_lock(settings, "demo", wait):
+        results = loader.load(settings, landing)
+        failed = [r for r in results if r.status == "failed"]
+        loaded = [r for r in results if r.status == "loaded"]
+        click.echo(f"3/4 loaded {len(loaded)} new files ({sum(r.rows for r in loaded):,} rows), "
+                   f"{len(failed)} failed")
+        click.echo("4/4 building bronze → silver → gold with every test")
+        outcome = builder.run_build(settings, [])
+    if outcome.build_returncode != 0 or failed:
+        raise WarehouseError("the demo build did not pass; see dbt's summary above.")
+    click.echo("\nDone. The gold schema holds the star schema; try:\n" + DEMO_QUERIES)
+    click.echo("Observability is off: install Elementary with `runner observe install` to get the report.")
 
 
 COMMANDS = [build, demo]
