@@ -41,7 +41,8 @@ select
     has_valid_email,
     has_valid_phone,
     created_at,
-    updated_at
+    updated_at,
+    _load_order as source_load_order
 from latest
 where not is_tombstone
 

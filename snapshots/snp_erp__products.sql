@@ -34,7 +34,8 @@ select
     brand,
     currency_code,
     unit_price_amount,
-    updated_at
+    updated_at,
+    _load_order as source_load_order
 from latest
 
 {% endsnapshot %}

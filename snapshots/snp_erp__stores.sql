@@ -33,7 +33,8 @@ select
     city,
     country_code,
     region,
-    opened_date
+    opened_date,
+    _load_order as source_load_order
 from latest
 
 {% endsnapshot %}

@@ -126,6 +126,7 @@ class State:
     order_lines: int = 0
     deleted_customers: list = field(default_factory=list)
     customer_ranges: list = field(default_factory=list)  # [first number, period start, days]
+    order_ranges: list = field(default_factory=list)  # [first order id, period start, days]
     prices: dict = field(default_factory=dict)
     categories: dict = field(default_factory=dict)
     dirt_counts: dict = field(default_factory=dict)
@@ -201,6 +202,26 @@ class Batch:
         day = self.days[int(self.rng.random() * self.period_days)]
         seconds = 7 * 3600 + int(self.rng.random() * 15 * 3600)
         return f"{day} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    def order_range(self, order_id: int) -> list:
+        ranges = self.state.order_ranges
+        if ranges[-1][0] <= order_id:
+            return ranges[-1]
+        return next(r for r in reversed(ranges) if r[0] <= order_id)
+
+    def order_timestamp(self, order_id: int, order_range: list | None = None) -> str:
+        """When order ``order_id`` was placed: a pure function of the id, so a later
+        correction of the order carries the same time."""
+        _, start, days, *_ = order_range or self.order_range(order_id)
+        day = dt.date.fromisoformat(start) + dt.timedelta(days=order_id * 2654435761 % days)
+        seconds = 7 * 3600 + order_id * 40503 % (15 * 3600)
+        return f"{day.isoformat()} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    def order_parties(self, order_id: int, order_range: list | None = None) -> tuple[int, int]:
+        """(customer number, store number) of an order: pure functions of the id too."""
+        _, _, _, customers, stores = order_range or self.order_range(order_id)
+        mixed = (order_id * 0x9E3779B1 + self.state.seed * 0x85EBCA77) & 0xFFFFFFFF
+        return mixed % customers + 1, (mixed >> 11) % stores + 1
 
     def maybe_bad_date(self, value: str) -> str:
         if not self.dirty("bad_date"):
@@ -367,12 +388,14 @@ class Batch:
         lines_header = LINE_COLUMNS
         orders, lines = [], []
         prices = state.prices
+        if count:
+            state.order_ranges.append([state.orders + 1, self.period_start.isoformat(),
+                                       self.period_days, state.customers, state.stores])
         rand = rng.random
         line_dirt = ("bad_quantity", "bad_price", "orphan_line", "missing_field")
         for order_id in range(state.orders + 1, state.orders + count + 1):
-            store = int(rand() * state.stores) + 1
-            customer = int(rand() * state.customers) + 1
-            ts = self.timestamp()
+            customer, store = self.order_parties(order_id)
+            ts = self.order_timestamp(order_id)
             currency = COUNTRIES[store % len(COUNTRIES)][4]
             if rand() < 0.2:
                 currency = currency.lower()
@@ -406,9 +429,9 @@ class Batch:
                 lines.append(line)
         for _ in range(corrections if state.orders else 0):
             order_id = rng.randrange(1, state.orders + 1)
-            store = rng.randrange(1, state.stores + 1)
-            row = [order_id, f"CUST-{rng.randrange(1, state.customers + 1):07d}",
-                   f"S{store:04d}", f"{HISTORY_START.isoformat()} 12:00:00", "cancelled",
+            customer, store = self.order_parties(order_id)
+            row = [order_id, f"CUST-{customer:07d}",
+                   f"S{store:04d}", self.order_timestamp(order_id), "cancelled",
                    COUNTRIES[store % len(COUNTRIES)][4], f"{self.date.isoformat()} 18:00:00"]
             if self.drift:
                 row.append("")

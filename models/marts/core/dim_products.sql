@@ -6,6 +6,7 @@ versions as (
     {{ scd2_versions(ref('snp_erp__products'), 'product_key', 'product_id', [
         'sku', 'product_name', 'category', 'subcategory', 'brand', 'currency_code',
         'unit_price_amount',
+        'source_load_order',
     ]) }}
 
 ),
@@ -22,6 +23,7 @@ missing_member as (
         null as brand,
         null as currency_code,
         null::numeric(18, 2) as unit_price_amount,
+        0::bigint as source_load_order,
         true as is_current,
         true as is_first_version,
         '1900-01-01'::timestamptz as valid_from,

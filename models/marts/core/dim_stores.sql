@@ -6,6 +6,7 @@ versions as (
 
     {{ scd2_versions(ref('snp_erp__stores'), 'store_key', 'store_id', [
         'store_name', 'sales_channel', 'city', 'country_code', 'region', 'opened_date',
+        'source_load_order',
     ]) }}
 
 ),
@@ -21,6 +22,7 @@ missing_member as (
         null as country_code,
         'Unknown' as region,
         null::date as opened_date,
+        0::bigint as source_load_order,
         true as is_current,
         true as is_first_version,
         '1900-01-01'::timestamptz as valid_from,

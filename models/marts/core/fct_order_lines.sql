@@ -64,6 +64,11 @@ changed_lines as (
     {% if is_incremental() %}
         where order_lines._load_order > (select max(line_load_order) from {{ this }})
             or orders._load_order > (select max(order_load_order) from {{ this }})
+            -- late-arriving dimension members: retry the lines still pointing at '-1'
+            or order_lines.order_line_id in (
+                select order_line_id from {{ this }}
+                where '-1' in (customer_key, product_key, store_key)
+            )
     {% endif %}
 
 ),
@@ -93,8 +98,15 @@ keyed as (
         changed_lines.ordered_at,
         changed_lines._load_order as line_load_order,
         changed_lines.order_load_order,
-        greatest(changed_lines._load_order, changed_lines.order_load_order)
-        as source_load_order
+        -- Changes when the line, its order or any joined dimension version does: the
+        -- watermark of the aggregates.
+        greatest(
+            changed_lines._load_order,
+            changed_lines.order_load_order,
+            coalesce(customer.source_load_order, customer_first.source_load_order, 0),
+            coalesce(product.source_load_order, product_first.source_load_order, 0),
+            coalesce(store.source_load_order, store_first.source_load_order, 0)
+        ) as source_load_order
     from changed_lines
     {{ point_in_time_join('dim_customers', 'customer', 'customer_id',
         'changed_lines.customer_id', 'changed_lines.ordered_at') }}

@@ -48,6 +48,10 @@ changed_orders as (
     select order_id from order_lines
     {% if is_incremental() %}
         where line_load_order > (select max(max_line_load_order) from {{ this }})
+        union
+        -- late-arriving dimension members: retry the orders still pointing at '-1'
+        select order_id from {{ this }}
+        where '-1' in (customer_key, store_key)
     {% endif %}
 
 ),
