@@ -21,6 +21,7 @@ demo: install
 	$(BIN)/runner demo
 
 test: install lint pytest
+	@echo 'make test: lint and tests passed'
 
 lint: install
 	$(BIN)/runner lint

@@ -32,7 +32,7 @@ class WarehouseGroup(click.Group):
             ) from None
 
 
-@click.group(cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="runner", cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runner")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug output.")
 @click.pass_context

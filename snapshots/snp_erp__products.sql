@@ -8,34 +8,34 @@
     )
 }}
 -- Products as they stood after var('as_of_batch') (all batches when unset).
-with
+    with
 
-products as (
+    products as (
 
-    select * from {{ ref('base_erp__products') }}
+        select * from {{ ref('base_erp__products') }}
 
-),
+    ),
 
-latest as (
+    latest as (
 
     {{ latest_versions(
         'products', 'product_id', 'updated_at desc, _load_order desc',
         'rejection_reason is null and ' ~ as_of_batch_filter()
     ) }}
 
-)
+    )
 
-select
-    product_id,
-    sku,
-    product_name,
-    category,
-    subcategory,
-    brand,
-    currency_code,
-    unit_price_amount,
-    updated_at,
-    _load_order as source_load_order
-from latest
+    select
+        product_id,
+        sku,
+        product_name,
+        category,
+        subcategory,
+        brand,
+        currency_code,
+        unit_price_amount,
+        updated_at,
+        _load_order as source_load_order
+    from latest
 
 {% endsnapshot %}

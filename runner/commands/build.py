@@ -98,3 +98,40 @@ def demo(scale: float, wait: float) -> None:
 
 
 COMMANDS = [build, demo]
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("paths", nargs=-1, type=click.UNPROCESSED)
+def lint(paths: tuple[str, ...]) -> None:
+    """Lint the SQL with sqlfluff (dbt templater, postgres dialect; see .sqlfluff).
+
+    The dbt templater compiles the project, so the database must answer; the embedded
+    server is started when it is the target.
+
+    Example: runner lint models/marts
+    """
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    settings = ensure_server()
+    sqlfluff = Path(sys.executable).parent / "sqlfluff"
+    executable = str(sqlfluff) if sqlfluff.exists() else shutil.which("sqlfluff")
+    if not executable:
+        raise WarehouseError("sqlfluff not found: install the dev extras with `make install`.")
+    targets = list(paths) or ["models", "snapshots", "tests/dbt"]
+    result = subprocess.run(
+        [executable, "lint", *targets, "--processes", "2"],
+        cwd=settings.project_dir,
+        env=dbt.dbt_environment(settings),
+    )
+    if result.returncode != 0:
+        raise WarehouseError(
+            "sqlfluff found problems (listed above). `sqlfluff fix PATH` repairs most layout "
+            "issues; run it with the same environment via `runner lint` after fixing."
+        )
+    click.echo("lint clean")
+
+
+COMMANDS.append(lint)

@@ -8,8 +8,9 @@ build must equal a full refresh; each day must add exactly its own facts and ver
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,17 @@ def test_revenue_reconciles_with_silver_per_day(built):
         where silver.net is distinct from gold.net or silver.quantity is distinct from gold.quantity""")
     assert mismatches == []
     assert query(once, "select count(*) from gold.fct_order_lines")[0][0] > 5000
+
+
+def readme_queries():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_example_queries_run(built):
+    once, _, _ = built
+    queries = readme_queries()
+    assert len(queries) >= 4
+    for sql in queries:
+        rows = query(once, sql)
+        assert rows, sql

@@ -11,20 +11,20 @@
 with
 
 {% for entity, model, key in entities %}
-{{ model }} as (
+    {{ model }} as (
 
-    select
-        '{{ entity }}' as entity,
-        {{ key }}::text as business_key,
-        rejection_reason,
-        raw_record,
-        _source_file,
-        _batch_date,
-        _load_order
-    from {{ ref(model) }}
-    where rejection_reason is not null
+        select
+            '{{ entity }}' as entity,
+            {{ key }}::text as business_key,
+            rejection_reason,
+            raw_record,
+            _source_file,
+            _batch_date,
+            _load_order
+        from {{ ref(model) }}
+        where rejection_reason is not null
 
-),
+    ),
 
 {% endfor %}
 unioned as (

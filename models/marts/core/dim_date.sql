@@ -6,25 +6,25 @@ days as (
 
     select generated_day::date as calendar_date
     from generate_series(
-        '{{ var("company_founded_date") }}'::date,
-        {% if var('calendar_end_date', none) %}
+            '{{ var("company_founded_date") }}'::date,
+            {% if var('calendar_end_date', none) %}
             '{{ var("calendar_end_date") }}'::date,
         {% else %}
-            (current_date + interval '2 years')::date,
-        {% endif %}
-        interval '1 day'
-    ) as generated_day
+                (current_date + interval '2 years')::date,
+            {% endif %}
+            interval '1 day'
+        ) as generated_day
 
 ),
 
 final as (
 
     select
-        to_char(calendar_date, 'YYYYMMDD')::integer as date_key,
         calendar_date,
+        to_char(calendar_date, 'YYYYMMDD')::integer as date_key,
         to_char(calendar_date, 'FMDay') as day_name,
         to_char(calendar_date, 'FMMonth') as month_name,
-        to_char(calendar_date, 'YYYY-MM') as year_month,
+        to_char(calendar_date, 'YYYY-MM') as month_label,
         extract(isodow from calendar_date)::integer as day_of_week,
         extract(day from calendar_date)::integer as day_of_month,
         extract(doy from calendar_date)::integer as day_of_year,
@@ -40,12 +40,14 @@ final as (
                 then 1
             else 0
         end as fiscal_year,
-        ((extract(month from calendar_date)::integer - {{ var('fiscal_year_start_month') }} + 12)
-            % 12 / 3 + 1)::integer as fiscal_quarter,
+        (
+            (extract(month from calendar_date)::integer - {{ var('fiscal_year_start_month') }} + 12)
+            % 12 / 3 + 1
+        )::integer as fiscal_quarter,
         extract(isodow from calendar_date) in (6, 7) as is_weekend,
         date_trunc('month', calendar_date)::date as month_start_date,
         (date_trunc('month', calendar_date) + interval '1 month - 1 day')::date
-        as month_end_date
+            as month_end_date
     from days
 
 )

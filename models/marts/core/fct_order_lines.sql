@@ -62,12 +62,16 @@ changed_lines as (
     inner join orders
         on order_lines.order_id = orders.order_id
     {% if is_incremental() %}
-        where order_lines._load_order > (select max(line_load_order) from {{ this }})
-            or orders._load_order > (select max(order_load_order) from {{ this }})
+        where order_lines._load_order
+            > (select max(previous_run.line_load_order) from {{ this }} as previous_run)
+            or orders._load_order
+            > (select max(previous_run.order_load_order) from {{ this }} as previous_run)
             -- late-arriving dimension members: retry the lines still pointing at '-1'
             or order_lines.order_line_id in (
-                select order_line_id from {{ this }}
-                where '-1' in (customer_key, product_key, store_key)
+                select previous_run.order_line_id from {{ this }} as previous_run
+                where '-1' in (
+                        previous_run.customer_key, previous_run.product_key, previous_run.store_key
+                    )
             )
     {% endif %}
 

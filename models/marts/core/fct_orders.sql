@@ -42,16 +42,18 @@ changed_orders as (
 
     select order_id from orders
     {% if is_incremental() %}
-        where _load_order > (select max(order_load_order) from {{ this }})
+        where _load_order
+            > (select max(previous_run.order_load_order) from {{ this }} as previous_run)
     {% endif %}
     union
     select order_id from order_lines
     {% if is_incremental() %}
-        where line_load_order > (select max(max_line_load_order) from {{ this }})
+        where line_load_order
+            > (select max(previous_run.max_line_load_order) from {{ this }} as previous_run)
         union
         -- late-arriving dimension members: retry the orders still pointing at '-1'
-        select order_id from {{ this }}
-        where '-1' in (customer_key, store_key)
+        select previous_run.order_id from {{ this }} as previous_run
+        where '-1' in (previous_run.customer_key, previous_run.store_key)
     {% endif %}
 
 ),
@@ -77,23 +79,23 @@ keyed as (
 
     select
         orders.order_id,
-        coalesce(customer.customer_key, customer_first.customer_key, '-1') as customer_key,
-        coalesce(store.store_key, store_first.store_key, '-1') as store_key,
-        to_char(orders.order_date, 'YYYYMMDD')::integer as date_key,
         orders.customer_id,
         orders.store_id,
         orders.order_status,
         orders.currency_code,
         orders.promo_code,
+        orders.order_date,
+        orders.ordered_at,
+        orders._load_order as order_load_order,
+        coalesce(customer.customer_key, customer_first.customer_key, '-1') as customer_key,
+        coalesce(store.store_key, store_first.store_key, '-1') as store_key,
+        to_char(orders.order_date, 'YYYYMMDD')::integer as date_key,
         coalesce(line_totals.line_count, 0) as line_count,
         coalesce(line_totals.quantity, 0) as quantity,
         coalesce(line_totals.gross_amount, 0)::numeric(18, 2) as gross_amount,
         coalesce(line_totals.discount_amount, 0)::numeric(18, 2) as discount_amount,
         coalesce(line_totals.net_amount, 0)::numeric(18, 2) as net_amount,
         orders.order_status = 'cancelled' as is_cancelled,
-        orders.order_date,
-        orders.ordered_at,
-        orders._load_order as order_load_order,
         coalesce(line_totals.max_line_load_order, 0) as max_line_load_order
     from orders
     inner join changed_orders

@@ -17,20 +17,20 @@ rejected as (
 ),
 
 {% for entity, base, staging in entities %}
-{{ entity }}_batches as (
+    {{ entity }}_batches as (
 
-    select
-        '{{ entity }}' as entity,
-        base._batch_date as batch_date,
-        count(*)::integer as rows_in,
-        count(staging._load_order)::integer as rows_accepted,
-        count(*) filter (where base.rejection_reason is not null)::integer as rows_rejected
-    from {{ ref(base) }} as base
-    left join {{ ref(staging) }} as staging
-        on base._load_order = staging._load_order
-    group by base._batch_date
+        select
+            '{{ entity }}' as entity,
+            base._batch_date as batch_date,
+            count(*)::integer as rows_in,
+            count(staging._load_order)::integer as rows_accepted,
+            count(*) filter (where base.rejection_reason is not null)::integer as rows_rejected
+        from {{ ref(base) }} as base
+        left join {{ ref(staging) }} as staging
+            on base._load_order = staging._load_order
+        group by base._batch_date
 
-),
+    ),
 
 {% endfor %}
 batches as (
@@ -49,11 +49,15 @@ rules as (
         _batch_date as batch_date,
         jsonb_object_agg(rejection_reason, rejected_rows) as rejected_by_rule
     from (
-        select entity, _batch_date, rejection_reason, count(*) as rejected_rows
+        select
+            entity,
+            _batch_date,
+            rejection_reason,
+            count(*) as rejected_rows
         from rejected
-        group by 1, 2, 3
+        group by entity, _batch_date, rejection_reason
     ) as counted
-    group by 1, 2
+    group by entity, _batch_date
 
 ),
 
@@ -66,14 +70,14 @@ final as (
         batches.rows_accepted,
         batches.rows_rejected,
         (batches.rows_in - batches.rows_accepted - batches.rows_rejected)::integer
-        as rows_collapsed,
+            as rows_collapsed,
         coalesce(rules.rejected_by_rule, '{}'::jsonb) as rejected_by_rule,
         round(1 - batches.rows_rejected::numeric / batches.rows_in, 4)::numeric(5, 4)
-        as quality_score
+            as quality_score
     from batches
     left join rules
         on batches.entity = rules.entity
-        and batches.batch_date = rules.batch_date
+            and batches.batch_date = rules.batch_date
 
 )
 

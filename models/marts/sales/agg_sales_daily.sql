@@ -35,7 +35,8 @@ changed_days as (
     select distinct order_date
     from order_lines
     {% if is_incremental() %}
-        where source_load_order > (select max(max_source_load_order) from {{ this }})
+        where source_load_order
+            > (select max(previous_run.max_source_load_order) from {{ this }} as previous_run)
     {% endif %}
 
 ),
@@ -71,14 +72,14 @@ aggregated as (
         count(*) filter (where not is_cancelled)::integer as line_count,
         coalesce(sum(quantity) filter (where not is_cancelled), 0)::integer as quantity,
         coalesce(sum(gross_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-        as gross_amount,
+            as gross_amount,
         coalesce(sum(discount_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-        as discount_amount,
+            as discount_amount,
         coalesce(sum(net_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-        as net_revenue_amount,
+            as net_revenue_amount,
         count(distinct order_id) filter (where is_cancelled)::integer as cancelled_order_count,
         coalesce(sum(net_amount) filter (where is_cancelled), 0)::numeric(18, 2)
-        as cancelled_amount,
+            as cancelled_amount,
         max(source_load_order) as max_source_load_order
     from lines_to_aggregate
     group by order_date, store_id, store_name, region, sales_channel, product_category

@@ -26,7 +26,13 @@ final as (
         sum(cancelled_order_count)::integer as cancelled_order_count,
         sum(cancelled_amount)::numeric(18, 2) as cancelled_amount
     from daily
-    group by 1, 2, 3, 4, 5, 6
+    group by
+        date_trunc('month', order_date),
+        store_id,
+        store_name,
+        region,
+        sales_channel,
+        product_category
 
 )
 

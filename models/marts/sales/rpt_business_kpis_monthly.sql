@@ -35,7 +35,7 @@ monthly as (
     from orders
     inner join first_orders
         on orders.customer_id = first_orders.customer_id
-    group by 1
+    group by date_trunc('month', orders.order_date)
 
 ),
 
@@ -45,11 +45,11 @@ final as (
         kpi_month,
         net_revenue_amount,
         order_count,
-        (net_revenue_amount / nullif(order_count, 0))::numeric(18, 2)
-        as average_order_value_amount,
         active_customers,
         new_customers,
-        repeat_customers
+        repeat_customers,
+        (net_revenue_amount / nullif(order_count, 0))::numeric(18, 2)
+            as average_order_value_amount
     from monthly
 
 )

@@ -43,8 +43,10 @@ activity as (
     select
         cohorts.cohort_month,
         (
-            (extract(year from customer_months.activity_month)
-                - extract(year from cohorts.cohort_month)) * 12
+            (
+                extract(year from customer_months.activity_month)
+                - extract(year from cohorts.cohort_month)
+            ) * 12
             + extract(month from customer_months.activity_month)
             - extract(month from cohorts.cohort_month)
         )::integer as months_since_first_order,
@@ -52,7 +54,7 @@ activity as (
     from customer_months
     inner join cohorts
         on customer_months.customer_id = cohorts.customer_id
-    group by 1, 2
+    group by cohorts.cohort_month, months_since_first_order
 
 ),
 
@@ -64,7 +66,7 @@ final as (
         cohort_sizes.cohort_size,
         activity.active_customers,
         round(activity.active_customers::numeric / cohort_sizes.cohort_size, 4)::numeric(7, 4)
-        as retention_rate
+            as retention_rate
     from activity
     inner join cohort_sizes
         on activity.cohort_month = cohort_sizes.cohort_month

@@ -33,18 +33,18 @@ final as (
     select
         per_customer.customer_id,
         dim_customers.customer_key as current_customer_key,
-        coalesce(dim_customers.customer_segment, 'unknown') as customer_segment,
         dim_customers.country_code,
         per_customer.order_count,
-        (per_customer.last_order_date - per_customer.first_order_date)::integer
-        as customer_tenure_days,
         per_customer.lifetime_revenue_amount,
-        (per_customer.lifetime_revenue_amount / per_customer.order_count)::numeric(18, 2)
-        as average_order_value_amount,
-        per_customer.order_count > 1 as is_repeat_customer,
-        dim_customers.customer_key is null as is_no_longer_in_crm,
         per_customer.first_order_date,
-        per_customer.last_order_date
+        per_customer.last_order_date,
+        coalesce(dim_customers.customer_segment, 'unknown') as customer_segment,
+        (per_customer.last_order_date - per_customer.first_order_date)::integer
+            as customer_tenure_days,
+        (per_customer.lifetime_revenue_amount / per_customer.order_count)::numeric(18, 2)
+            as average_order_value_amount,
+        per_customer.order_count > 1 as is_repeat_customer,
+        dim_customers.customer_key is null as is_no_longer_in_crm
     from per_customer
     left join dim_customers
         on per_customer.customer_id = dim_customers.customer_id

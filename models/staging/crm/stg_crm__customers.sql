@@ -45,19 +45,19 @@ final as (
         latest_attributes.loyalty_tier,
         latest_attributes.has_valid_email,
         latest_attributes.has_valid_phone,
-        latest_attributes.is_tombstone
-        or coalesce(deletions.last_deleted_at > latest_attributes.updated_at, false)
-        as is_deleted,
         latest_attributes.created_at,
         latest_attributes.updated_at,
+        latest_attributes._source_file,
+        latest_attributes._batch_date,
+        latest_attributes._load_order,
+        latest_attributes.is_tombstone
+        or coalesce(deletions.last_deleted_at > latest_attributes.updated_at, false)
+            as is_deleted,
         case
             when latest_attributes.is_tombstone then latest_attributes.updated_at
             when deletions.last_deleted_at > latest_attributes.updated_at
                 then deletions.last_deleted_at
-        end as deleted_at,
-        latest_attributes._source_file,
-        latest_attributes._batch_date,
-        latest_attributes._load_order
+        end as deleted_at
     from latest_attributes
     left join deletions
         on latest_attributes.customer_id = deletions.customer_id

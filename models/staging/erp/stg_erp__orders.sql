@@ -15,10 +15,11 @@ orders as (
 
     select * from {{ ref('base_erp__orders') }}
     where rejection_reason is null
-    {% if is_incremental() %}
-        and _batch_date >= (select max(_batch_date) from {{ this }})
-        - {{ var('order_lateness_days') }}
-    {% endif %}
+        {% if is_incremental() %}
+            and _batch_date
+            >= (select max(previous_run._batch_date) from {{ this }} as previous_run)
+            - {{ var('order_lateness_days') }}
+        {% endif %}
 
 ),
 

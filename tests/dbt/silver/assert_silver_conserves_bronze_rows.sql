@@ -11,22 +11,22 @@
 with
 
 {% for entity, bronze, base, staging, key in entities %}
-{{ entity }}_counts as (
+    {{ entity }}_counts as (
 
-    select
-        '{{ entity }}' as entity,
-        (select count(*) from {{ bronze }}) as bronze_rows,
-        (select count(*) from {{ ref(staging) }}) as silver_rows,
-        (
-            select count(*) from {{ ref('int_rejected_rows') }}
-            where entity = '{{ entity }}'
-        ) as rejected_rows,
-        (
-            select count(*) - count(distinct {{ key }}) from {{ ref(base) }}
-            where rejection_reason is null
-        ) as collapsed_rows
+        select
+            '{{ entity }}' as entity,
+            (select count(*) from {{ bronze }}) as bronze_rows,
+            (select count(*) from {{ ref(staging) }}) as silver_rows,
+            (
+                select count(*) from {{ ref('int_rejected_rows') }}
+                where entity = '{{ entity }}'
+            ) as rejected_rows,
+            (
+                select count(*) - count(distinct {{ key }}) from {{ ref(base) }}
+                where rejection_reason is null
+            ) as collapsed_rows
 
-),
+    ),
 
 {% endfor %}
 all_counts as (

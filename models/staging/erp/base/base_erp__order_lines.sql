@@ -63,7 +63,7 @@ renamed as (
         coalesce({{ safe_numeric('discount_amount') }}, 0) as discount_amount,
         {{ safe_timestamp('updated_at') }} as updated_at,
         to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-        as raw_record,
+            as raw_record,
         _source_file,
         _batch_date,
         _loaded_at,
@@ -91,20 +91,20 @@ checked as (
                 or product_arrivals.first_batch_date
                 > renamed._batch_date + {{ var('order_lateness_days') }}
                 then case
-                    when latest_batch.batch_date
-                        < renamed._batch_date + {{ var('order_lateness_days') }}
-                        then 'awaiting_product'
-                    else 'unknown_product'
-                end
+                        when latest_batch.batch_date
+                            < renamed._batch_date + {{ var('order_lateness_days') }}
+                            then 'awaiting_product'
+                        else 'unknown_product'
+                    end
             when order_arrivals.first_batch_date is null
                 or order_arrivals.first_batch_date
                 > renamed._batch_date + {{ var('order_lateness_days') }}
                 then case
-                    when latest_batch.batch_date
-                        < renamed._batch_date + {{ var('order_lateness_days') }}
-                        then 'awaiting_order'
-                    else 'unknown_order'
-                end
+                        when latest_batch.batch_date
+                            < renamed._batch_date + {{ var('order_lateness_days') }}
+                            then 'awaiting_order'
+                        else 'unknown_order'
+                    end
         end as rejection_reason
     from renamed
     cross join latest_batch

@@ -15,12 +15,12 @@ renamed as (
         lower({{ clean_text('status') }}) as order_status,
         upper({{ clean_text('currency') }}) as currency_code,
         {{ clean_text(optional_column(source('erp', 'erp_orders'), 'promo_code')) }}
-        as promo_code,
+            as promo_code,
         order_ts as ordered_at_raw,
         {{ safe_timestamp('order_ts') }} as ordered_at,
         {{ safe_timestamp('updated_at') }} as updated_at,
         to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-        as raw_record,
+            as raw_record,
         _source_file,
         _batch_date,
         _loaded_at,

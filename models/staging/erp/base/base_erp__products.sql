@@ -22,7 +22,7 @@ renamed as (
         ({{ safe_numeric('unit_price') }})::numeric(18, 2) as unit_price_amount,
         {{ safe_timestamp('updated_at') }} as updated_at,
         to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-        as raw_record,
+            as raw_record,
         _source_file,
         _batch_date,
         _loaded_at,

@@ -23,7 +23,7 @@ renamed as (
         country_codes.region,
         {{ safe_date('btrim(source.opened_date)') }} as opened_date,
         to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-        as raw_record,
+            as raw_record,
         source._source_file,
         source._batch_date,
         source._loaded_at,
