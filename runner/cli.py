@@ -46,9 +46,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from runner.commands import build, data, db
+    from runner.commands import backup, build, data, db
 
-    for module in (db, data, build):
+    for module in (db, data, build, backup):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -26,3 +26,17 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    Incremental window on the batch watermark: on an incremental run, the batches of the
+    last var('order_lateness_days') days before the newest one already built, and anything
+    newer; on a full build, everything.
+-#}
+{% macro batch_lookback_filter(column='_batch_date') -%}
+    {%- if is_incremental() -%}
+        {{ column }} >= (select max(previous_run.{{ column }}) from {{ this }} as previous_run)
+        - {{ var('order_lateness_days') }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

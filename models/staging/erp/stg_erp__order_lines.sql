@@ -11,12 +11,7 @@ with
 order_lines as (
 
     select * from {{ ref('base_erp__order_lines') }}
-    where rejection_reason is null
-        {% if is_incremental() %}
-            and _batch_date
-            >= (select max(previous_run._batch_date) from {{ this }} as previous_run)
-            - {{ var('order_lateness_days') }}
-        {% endif %}
+    where rejection_reason is null and {{ batch_lookback_filter() }}
 
 ),
 

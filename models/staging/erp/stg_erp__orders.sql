@@ -14,12 +14,7 @@ with
 orders as (
 
     select * from {{ ref('base_erp__orders') }}
-    where rejection_reason is null
-        {% if is_incremental() %}
-            and _batch_date
-            >= (select max(previous_run._batch_date) from {{ this }} as previous_run)
-            - {{ var('order_lateness_days') }}
-        {% endif %}
+    where rejection_reason is null and {{ batch_lookback_filter() }}
 
 ),
 

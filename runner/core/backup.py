@@ -1,0 +1,477 @@
+"""Verified, atomic logical backups (pg_dump directory format) and safe restores.
+
+A backup is written to ``<dest>/.incomplete-<id>/`` and renamed to ``<dest>/<id>/`` only
+when pg_dump succeeded and the manifest (row counts, SHA-256 of every file) is written,
+so an interrupted backup never looks valid. A restore goes to a new database first; the
+target is swapped only after the row counts match the manifest, and only after a safety
+backup of the target was taken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psycopg2
+
+from runner import __version__
+from runner.core import embedded
+from runner.errors import WarehouseError
+from runner.settings import Settings
+
+MANIFEST = "manifest.json"
+VERIFICATION = "verification.json"
+INCOMPLETE = ".incomplete-"
+DUMP_DIR = "dump"
+ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z(-[a-z0-9-]+)?$")
+DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
+
+Progress = Callable[[str], None]
+
+
+def default_dest(settings: Settings) -> Path:
+    return Path(os.environ.get("WAREHOUSE_BACKUP_DIR") or settings.home / "backups")
+
+
+def _tool(name: str) -> str:
+    return str(embedded.bin_path(name))
+
+
+def tool_version(name: str) -> str:
+    result = subprocess.run([_tool(name), "--version"], capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def _env(settings: Settings, dbname: str | None = None) -> dict[str, str]:
+    return {**os.environ, **settings.libpq_env(dbname)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): _sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def row_counts(cur) -> dict[str, int]:
+    """Exact row count of every user table (partitions counted, not their parents)."""
+    cur.execute(
+        """
+        select format('%I.%I', namespace.nspname, class.relname)
+        from pg_class as class
+        join pg_namespace as namespace on namespace.oid = class.relnamespace
+        where class.relkind = 'r'
+            and namespace.nspname not in ('pg_catalog', 'information_schema')
+            and namespace.nspname not like 'pg_toast%%'
+            and namespace.nspname not like 'pg_temp%%'
+        order by 1
+        """
+    )
+    tables = [row[0] for row in cur.fetchall()]
+    counts = {}
+    for table in tables:
+        cur.execute(f"select count(*) from {table}")
+        counts[table] = cur.fetchone()[0]
+    return counts
+
+
+def _dir_size(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+@dataclass
+class BackupInfo:
+    backup_id: str
+    path: Path
+    status: str  # complete | verified | verify-failed | incomplete
+    created_at: dt.datetime | None
+    size_bytes: int
+    manifest: dict | None
+
+
+def backup(
+    settings: Settings,
+    dest: Path,
+    *,
+    jobs: int = 2,
+    label: str | None = None,
+    compression: int = DEFAULT_COMPRESSION,
+    progress: Progress | None = None,
+) -> BackupInfo:
+    if label and not re.fullmatch(r"[a-z0-9-]{1,40}", label):
+        raise WarehouseError(
+            f"--label {label!r}: use up to 40 lower-case letters, digits and dashes."
+        )
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe = dest / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise WarehouseError(
+            f"cannot write backups to {dest} ({error.strerror or error}). Choose a writable "
+            "folder with --dest or WAREHOUSE_BACKUP_DIR."
+        ) from None
+    started = time.monotonic()
+    now = dt.datetime.now(dt.timezone.utc)
+    backup_id = now.strftime("%Y%m%dT%H%M%SZ") + (f"-{label}" if label else "")
+    final = dest / backup_id
+    if final.exists():
+        raise WarehouseError(f"backup {backup_id} already exists in {dest}; wait a second and retry.")
+    staging = dest / f"{INCOMPLETE}{backup_id}"
+    staging.mkdir()
+
+    # Count rows and dump in the same snapshot, so the manifest describes the dump exactly.
+    conn = embedded.connect(settings)
+    try:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            cur.execute("select pg_export_snapshot(), current_setting('server_version')")
+            snapshot, server_version = cur.fetchone()
+            counts = row_counts(cur)
+            cur.execute(
+                "select nspname from pg_namespace where nspname not like 'pg\\_%%' "
+                "and nspname != 'information_schema' order by 1"
+            )
+            schemas = [row[0] for row in cur.fetchall()]
+        _run_pg_dump(settings, staging / DUMP_DIR, snapshot, jobs, compression, len(counts), progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        conn.close()
+
+    manifest = {
+        "backup_id": backup_id,
+        "created_at": now.isoformat(),
+        "label": label,
+        "server": {"host": settings.host, "port": settings.port, "version": server_version},
+        "database": settings.dbname,
+        "schemas": schemas,
+        "tools": {"pg_dump": tool_version("pg_dump"), "runner": __version__},
+        "format": "directory",
+        "compression": f"gzip:{compression}",
+        "jobs": jobs,
+        "duration_seconds": round(time.monotonic() - started, 3),
+        "size_bytes": _dir_size(staging / DUMP_DIR),
+        "row_counts": counts,
+        "checksums": _checksums(staging / DUMP_DIR),
+    }
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    _fsync_tree(staging)
+    os.replace(staging, final)
+    _fsync_dir(dest)
+    return info(final)
+
+
+def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: int,
+                 tables: int, progress: Progress | None) -> None:
+    command = [
+        _tool("pg_dump"), "--format=directory", f"--jobs={jobs}", f"--compress={compression}",
+        f"--snapshot={snapshot}", "--no-password", "--verbose", f"--file={target}",
+        settings.dbname,
+    ]
+    process = subprocess.Popen(command, env=_env(settings), stderr=subprocess.PIPE, text=True)
+    tail: list[str] = []
+    done = 0
+    for line in process.stderr:
+        tail = (tail + [line.rstrip()])[-15:]
+        if "finished item" in line and "TABLE DATA" in line:
+            done += 1
+            if progress:
+                progress(f"{done}/{tables} tables")
+    if process.wait() != 0:
+        errors = [line for line in tail if "error" in line.lower()] or tail[-3:]
+        raise WarehouseError(
+            "pg_dump failed: " + " | ".join(errors) + ". Nothing was kept; fix the cause "
+            "and run `runner backup` again."
+        )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
+        _fsync_dir(path)
+
+
+def info(path: Path) -> BackupInfo:
+    if path.name.startswith(INCOMPLETE):
+        return BackupInfo(path.name[len(INCOMPLETE):], path, "incomplete", None,
+                          _dir_size(path), None)
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        return BackupInfo(path.name, path, "incomplete", None, _dir_size(path), None)
+    manifest = json.loads(manifest_path.read_text())
+    status = "complete"
+    verification = path / VERIFICATION
+    if verification.exists():
+        status = "verified" if json.loads(verification.read_text())["ok"] else "verify-failed"
+    return BackupInfo(
+        manifest["backup_id"], path, status, dt.datetime.fromisoformat(manifest["created_at"]),
+        manifest["size_bytes"], manifest,
+    )
+
+
+def list_backups(dest: Path) -> list[BackupInfo]:
+    if not dest.exists():
+        return []
+    found = [info(path) for path in dest.iterdir() if path.is_dir()
+             and (ID_PATTERN.match(path.name) or path.name.startswith(INCOMPLETE))]
+    epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    return sorted(found, key=lambda b: (b.created_at or epoch, b.backup_id), reverse=True)
+
+
+def find(dest: Path, backup_id: str) -> BackupInfo:
+    path = dest / backup_id
+    if not ID_PATTERN.match(backup_id) or not path.is_dir():
+        known = ", ".join(b.backup_id for b in list_backups(dest)[:5]) or "none"
+        raise WarehouseError(
+            f"no backup {backup_id!r} in {dest} (newest: {known}). `runner backup list` shows them all."
+        )
+    found = info(path)
+    if found.status == "incomplete":
+        raise WarehouseError(f"backup {backup_id} is incomplete (interrupted); it cannot be used.")
+    return found
+
+
+def check_files(found: BackupInfo) -> list[str]:
+    """Problems with the backup's files: missing, extra or changed (empty when intact)."""
+    expected = found.manifest["checksums"]
+    actual = _checksums(found.path / DUMP_DIR)
+    problems = [f"{name} is missing" for name in expected if name not in actual]
+    problems += [f"{name} is not in the manifest" for name in actual if name not in expected]
+    problems += [f"{name} changed (checksum differs)" for name in expected
+                 if name in actual and actual[name] != expected[name]]
+    return problems
+
+
+def _pg_restore_list(found: BackupInfo) -> str | None:
+    result = subprocess.run([_tool("pg_restore"), "--list", str(found.path / DUMP_DIR)],
+                            capture_output=True, text=True)
+    return None if result.returncode == 0 else result.stderr.strip()
+
+
+def _admin(settings: Settings):
+    conn = embedded.connect(settings, "postgres")
+    conn.autocommit = True
+    return conn
+
+
+def database_exists(settings: Settings, name: str) -> bool:
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (name,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+def _drop_database(settings: Settings, name: str) -> None:
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        conn.close()
+
+
+def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
+                  progress: Progress | None) -> dict[str, int]:
+    """Create ``dbname``, restore the backup into it, return its row counts."""
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'create database "{dbname}"')
+    finally:
+        conn.close()
+    command = [
+        _tool("pg_restore"), f"--jobs={jobs}", "--exit-on-error", "--no-owner", "--verbose",
+        "--no-password", f"--dbname={dbname}", str(found.path / DUMP_DIR),
+    ]
+    process = subprocess.Popen(command, env=_env(settings, dbname), stderr=subprocess.PIPE, text=True)
+    tail: list[str] = []
+    done, total = 0, len(found.manifest["row_counts"])
+    for line in process.stderr:
+        tail = (tail + [line.rstrip()])[-15:]
+        if "processing data for table" in line or "finished item" in line and "TABLE DATA" in line:
+            done += "finished item" in line
+            if progress and "finished item" in line:
+                progress(f"{done}/{total} tables")
+    if process.wait() != 0:
+        errors = [line for line in tail if "error" in line.lower()] or tail[-3:]
+        reason = " | ".join(errors)
+        server_major = _server_major(settings)
+        dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
+        if server_major < dump_major:
+            reason += (f" (the backup was written by pg_dump {dump_major} and the server runs "
+                       f"PostgreSQL {server_major}: restoring into an older major version "
+                       "may need objects or settings it lacks)")
+        raise WarehouseError(f"pg_restore failed: {reason}")
+    conn = psycopg2.connect(**settings.connect_kwargs(dbname))
+    try:
+        with conn.cursor() as cur:
+            return row_counts(cur)
+    finally:
+        conn.close()
+
+
+def _server_major(settings: Settings) -> int:
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select current_setting('server_version_num')::int / 10000")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _count_differences(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
+    problems = [f"{t}: {actual.get(t)} rows, manifest says {n}" for t, n in expected.items()
+                if actual.get(t) != n]
+    problems += [f"{t}: not in the manifest" for t in actual if t not in expected]
+    return problems
+
+
+def verify(settings: Settings | None, found: BackupInfo, *, restore_test: bool = False,
+           jobs: int = 2, progress: Progress | None = None) -> list[str]:
+    """Re-check a backup; returns the problems found (empty = verified) and records them."""
+    problems = check_files(found)
+    if not problems:
+        listing_error = _pg_restore_list(found)
+        if listing_error:
+            problems.append(f"pg_restore cannot read it: {listing_error}")
+    if not problems and restore_test:
+        scratch = f"verify_{found.backup_id.lower().replace('-', '_')}_{os.getpid()}"
+        try:
+            counts = _restore_into(settings, found, scratch, jobs, progress)
+            problems += _count_differences(found.manifest["row_counts"], counts)
+        except WarehouseError as error:
+            problems.append(str(error))
+        finally:
+            _drop_database(settings, scratch)
+    record = {"ok": not problems, "problems": problems, "restore_test": restore_test,
+              "verified_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    (found.path / VERIFICATION).write_text(json.dumps(record, indent=1) + "\n")
+    return problems
+
+
+def prune(dest: Path, *, keep_days: int, keep_last: int) -> list[BackupInfo]:
+    """Remove backups older than keep_days beyond the newest keep_last; never the newest
+    verified one. Incomplete leftovers older than a day go too. Returns what was removed."""
+    backups = list_backups(dest)
+    complete = [b for b in backups if b.status != "incomplete"]
+    newest_verified = next((b for b in complete if b.status == "verified"), None)
+    cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep_days)
+    removed = []
+    for index, candidate in enumerate(complete):
+        if index < keep_last or candidate is newest_verified or candidate.created_at >= cutoff:
+            continue
+        shutil.rmtree(candidate.path)
+        removed.append(candidate)
+    day_ago = time.time() - 86400
+    for leftover in (b for b in backups if b.status == "incomplete"):
+        if leftover.path.stat().st_mtime < day_ago:
+            shutil.rmtree(leftover.path)
+            removed.append(leftover)
+    return removed
+
+
+@dataclass
+class RestoreOutcome:
+    target: str
+    replaced_existing: bool
+    safety_backup: BackupInfo | None
+
+
+def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, jobs: int = 2,
+            confirmed: bool, progress: Progress | None = None) -> RestoreOutcome:
+    """Restore into a new database, check it, then (if confirmed) swap it in for ``target``."""
+    problems = check_files(found)
+    if problems:
+        raise WarehouseError(
+            f"backup {found.backup_id} is damaged ({'; '.join(problems[:3])}); refusing to "
+            "restore it. Pick another backup from `runner backup list`."
+        )
+    exists = database_exists(settings, target)
+    if exists and not confirmed:
+        raise WarehouseError(
+            f"database {target!r} exists and would be replaced. Re-run with --yes (or answer "
+            "the prompt on a terminal) to confirm."
+        )
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+    staging = f"{target}__restoring_{stamp}"
+    try:
+        counts = _restore_into(settings, found, staging, jobs, progress)
+        differences = _count_differences(found.manifest["row_counts"], counts)
+        if differences:
+            raise WarehouseError(
+                "the restored copy does not match the backup's manifest ("
+                + "; ".join(differences[:3]) + f"). {target!r} was left untouched."
+            )
+    except BaseException:
+        _drop_database(settings, staging)
+        raise
+    safety = None
+    if exists:
+        label = re.sub(r"[^a-z0-9-]", "-", f"pre-restore-{target}".lower())[:40]
+        try:
+            safety = backup(settings.with_database(target), dest, jobs=jobs, label=label)
+        except BaseException:
+            _drop_database(settings, staging)
+            raise
+    _swap(settings, staging, target, exists, stamp)
+    return RestoreOutcome(target, exists, safety)
+
+
+def _swap(settings: Settings, staging: str, target: str, exists: bool, stamp: str) -> None:
+    old = f"{target}__replaced_{stamp}"
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            if exists:
+                cur.execute(f'alter database "{target}" with allow_connections false')
+                cur.execute(
+                    "select pg_terminate_backend(pid) from pg_stat_activity "
+                    "where datname = %s and pid != pg_backend_pid()", (target,))
+                cur.execute(f'alter database "{target}" rename to "{old}"')
+            try:
+                cur.execute(f'alter database "{staging}" rename to "{target}"')
+            except psycopg2.Error:
+                if exists:
+                    cur.execute(f'alter database "{old}" rename to "{target}"')
+                    cur.execute(f'alter database "{target}" with allow_connections true')
+                raise
+            if exists:
+                cur.execute(f'drop database "{old}" with (force)')
+    finally:
+        conn.close()
