@@ -42,6 +42,17 @@ def default_dest(settings: Settings) -> Path:
     return Path(os.environ.get("WAREHOUSE_BACKUP_DIR") or settings.home / "backups")
 
 
+def _die_with_parent() -> None:
+    """Linux: end pg_dump / pg_restore if the runner is killed, instead of orphaning them."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _tool(name: str) -> str:
     return str(embedded.bin_path(name))
 
@@ -189,7 +200,8 @@ def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: 
         f"--snapshot={snapshot}", "--no-password", "--verbose", f"--file={target}",
         settings.dbname,
     ]
-    process = subprocess.Popen(command, env=_env(settings), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=_env(settings), stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_die_with_parent)
     tail: list[str] = []
     done = 0
     for line in process.stderr:
@@ -252,6 +264,11 @@ def list_backups(dest: Path) -> list[BackupInfo]:
 
 def find(dest: Path, backup_id: str) -> BackupInfo:
     path = dest / backup_id
+    if ID_PATTERN.match(backup_id) and (dest / f"{INCOMPLETE}{backup_id}").is_dir():
+        raise WarehouseError(
+            f"backup {backup_id} is incomplete (interrupted before it finished); it cannot be "
+            "used. `runner backup prune` removes such leftovers after a day."
+        )
     if not ID_PATTERN.match(backup_id) or not path.is_dir():
         known = ", ".join(b.backup_id for b in list_backups(dest)[:5]) or "none"
         raise WarehouseError(
@@ -318,7 +335,8 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
         _tool("pg_restore"), f"--jobs={jobs}", "--exit-on-error", "--no-owner", "--verbose",
         "--no-password", f"--dbname={dbname}", str(found.path / DUMP_DIR),
     ]
-    process = subprocess.Popen(command, env=_env(settings, dbname), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=_env(settings, dbname), stderr=subprocess.PIPE,
+                               text=True, preexec_fn=_die_with_parent)
     tail: list[str] = []
     done, total = 0, len(found.manifest["row_counts"])
     for line in process.stderr:

@@ -265,6 +265,7 @@ def start(settings: Settings, port: int | None = None) -> tuple[Settings, bool]:
                 f"the server is running on port {settings.port}; run `runner db stop` "
                 "before moving it to another port."
             )
+        ensure_database(settings)
         return settings, False
 
     password = settings.password or secrets.token_urlsafe(24)

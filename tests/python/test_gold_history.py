@@ -186,3 +186,17 @@ def test_readme_example_queries_run(built):
     for sql in queries:
         rows = query(once, sql)
         assert rows, sql
+
+
+def test_backup_drop_restore_round_trip_keeps_gold_identical(built, tmp_path):
+    from runner.core import backup as backups
+
+    once, _, _ = built
+    before = gold_state(once)
+    made = backups.backup(once, tmp_path / "backups")
+    conn = embedded.connect(once)
+    with conn, conn.cursor() as cur:
+        cur.execute("drop schema gold cascade")
+    conn.close()
+    backups.restore(once, made, once.dbname, dest=tmp_path / "backups", confirmed=True)
+    assert gold_state(once) == before
