@@ -46,9 +46,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from runner.commands import backup, build, data, db
+    from runner.commands import backup, build, data, db, partitions
 
-    for module in (db, data, build, backup):
+    for module in (db, data, build, backup, partitions):
         for command in module.COMMANDS:
             cli.add_command(command)
 

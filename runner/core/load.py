@@ -35,6 +35,7 @@ TABLES = {
     ("erp", "order_lines"): "erp_order_lines",
 }
 ORDER = list(TABLES.values())
+PARTITION_MONTHS_AHEAD = 3
 KNOWN_CUSTOMER_KEYS = {"customer_id", "first_name", "last_name", "email", "phone", "address",
                        "segment", "created_at", "updated_at", "is_deleted"}
 LINEAGE = {"_source_file", "_batch_date", "_loaded_at", "_load_order"}
@@ -244,9 +245,14 @@ def load(
             seen = {name: (checksum, status) for name, checksum, status in cur.fetchall()}
         months = sorted({m["date"][:7] for _, m in files if m})
         if months:
+            # The same SQL as `runner partitions setup`: every month the files need, plus
+            # PARTITION_MONTHS_AHEAD months past the later of today and the newest batch.
             with conn.cursor() as cur:
-                cur.execute("select bronze.ensure_partitions(%s::date, %s::date)",
-                            (months[0] + "-01", months[-1] + "-01"))
+                cur.execute(
+                    "select bronze.ensure_partitions(%s::date, (date_trunc('month', "
+                    "greatest(current_date, %s::date)) + make_interval(months => %s))::date)",
+                    (months[0] + "-01", months[-1] + "-01", PARTITION_MONTHS_AHEAD),
+                )
             conn.commit()
         for path, match in files:
             result = _load_one(conn, path, match, seen.get(path.name))

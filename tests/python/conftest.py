@@ -71,6 +71,8 @@ def query(settings, sql, params=None):
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)
-            return cur.fetchall() if cur.description else None
+            rows = cur.fetchall() if cur.description else None
+        conn.commit()
+        return rows
     finally:
         conn.close()
