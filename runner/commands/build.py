@@ -6,7 +6,7 @@ import click
 
 from runner.commands.data import resolve_landing
 from runner.core import build as builder
-from runner.core import dbt, embedded
+from runner.core import dbt, embedded, observe
 from runner.core import generate as gen
 from runner.core import load as loader
 from runner.core.locking import writer_lock
@@ -93,8 +93,13 @@ def demo(scale: float, wait: float) -> None:
         outcome = builder.run_build(settings, [])
     if outcome.build_returncode != 0 or failed:
         raise WarehouseError("the demo build did not pass; see dbt's summary above.")
+    if observe.status(settings).enabled:
+        path = observe.report(settings, settings.project_dir / "report" / "elementary.html")
+        click.echo(f"observability report: {path}")
+    else:
+        click.echo("observability is off: `runner observe install --from DIR` turns it on "
+                   "(then `runner report`).")
     click.echo("\nDone. The gold schema holds the star schema; try:\n" + DEMO_QUERIES)
-    click.echo("Observability is off: install Elementary with `runner observe install` to get the report.")
 
 
 COMMANDS = [build, demo]

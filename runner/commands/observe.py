@@ -1,0 +1,64 @@
+"""`runner observe …` and `runner report`: Elementary observability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.core import dbt
+from runner.core import observe as obs
+from runner.settings import load_settings
+
+
+@click.group()
+def observe() -> None:
+    """Turn Elementary observability on (install its dbt package) and check it."""
+
+
+@observe.command()
+@click.option("--from", "mirror", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Local mirror folder holding elementary/ and dbt_utils/.")
+def install(mirror: Path | None) -> None:
+    """Install the pinned Elementary dbt package (and dbt_utils) into dbt_packages/.
+
+    Then builds Elementary's own models so the next `runner build` records its results.
+
+    Example: runner observe install --from /srv/dbt-mirror
+    """
+    settings = load_settings()
+    version = obs.install(settings, mirror)
+    click.echo(f"installed elementary {version} and dbt_utils into {obs.packages_dir(settings)}")
+    dbt.run_dbt_checked(settings, ["run", "--select", "elementary"])
+    click.echo("observability is on: every dbt run now records its results")
+
+
+@observe.command()
+def status() -> None:
+    """Say whether observability is on, which version, and where results live.
+
+    Example: runner observe status
+    """
+    state = obs.status(load_settings())
+    if not state.enabled:
+        click.echo("observability: off (no Elementary package in dbt_packages/)")
+        click.echo("turn it on: runner observe install --from DIR")
+        return
+    click.echo(f"observability: on (elementary {state.version} in {state.path})")
+    click.echo(f"results: schema {state.schema} of the warehouse database")
+
+
+@click.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the HTML report (default: report/elementary.html).")
+def report(out: Path | None) -> None:
+    """Build the Elementary HTML report (one self-contained file).
+
+    Example: runner report --out /tmp/observability.html
+    """
+    settings = load_settings()
+    path = obs.report(settings, out or settings.project_dir / "report" / "elementary.html")
+    click.echo(f"report written to {path}")
+
+
+COMMANDS = [observe, report]

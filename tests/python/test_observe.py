@@ -1,0 +1,108 @@
+"""Elementary observability: off without its package, on with it.
+
+Tests that need the package run when ELEMENTARY_MIRROR points at a folder holding
+elementary/ (dbt-data-reliability 0.25.1) and dbt_utils/ (0.8.6); without it they skip,
+since neither the dbt hub nor GitHub can be reached here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_DIR, query
+from runner.core import build as builder
+from runner.core import generate as gen
+from runner.core import load as loader
+from runner.core import observe as obs
+from runner.settings import load_settings
+
+MIRROR = os.environ.get("ELEMENTARY_MIRROR")
+needs_mirror = pytest.mark.skipif(
+    not MIRROR, reason="set ELEMENTARY_MIRROR to a folder with elementary/ and dbt_utils/")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, monkeypatch_module):
+    """A copy of the committed project, so installing a package never touches the checkout."""
+    copy = tmp_path_factory.mktemp("project") / "warehouse"
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in files:
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (PROJECT_DIR / name).is_file():
+            shutil.copy2(PROJECT_DIR / name, target)
+    monkeypatch_module.setenv("WAREHOUSE_PROJECT_DIR", str(copy))
+    return copy
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    patch = pytest.MonkeyPatch()
+    yield patch
+    patch.undo()
+
+
+def report_data(path: Path) -> dict:
+    blob = max(re.findall(r"[A-Za-z0-9+/]{5000,}={0,2}", path.read_text()), key=len)
+    return json.loads(base64.b64decode(blob))
+
+
+def test_report_without_package_fails_clearly(project, run_cli, tmp_path):
+    result = run_cli("report", "--out", str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    assert "observability is off" in result.output
+    assert "runner observe install --from DIR" in result.output
+    assert not (tmp_path / "r.html").exists()
+    status = run_cli("observe", "status")
+    assert "observability: off" in status.output
+
+
+def test_install_rejects_a_wrong_mirror(project, run_cli, tmp_path):
+    (tmp_path / "elementary").mkdir()
+    (tmp_path / "elementary" / "dbt_project.yml").write_text("name: elementary\nversion: 0.20.0\n")
+    (tmp_path / "dbt_utils").mkdir()
+    (tmp_path / "dbt_utils" / "dbt_project.yml").write_text("name: dbt_utils\n")
+    result = run_cli("observe", "install", "--from", str(tmp_path))
+    assert result.exit_code == 1
+    assert "is elementary 0.20.0, but the CLI is elementary-data 0.25.1" in result.output
+    assert not (project / "dbt_packages" / "elementary").exists()
+
+
+@needs_mirror
+def test_observability_records_runs_and_reports(project, database, run_cli, tmp_path):
+    landing = tmp_path / "landing"
+    gen.generate(landing, seed=4, scale=0.01)
+    settings = load_settings()
+    loader.load(settings, landing)
+
+    result = run_cli("observe", "install", "--from", MIRROR)
+    assert result.exit_code == 0, result.output
+    assert "observability: on (elementary 0.25.1" in run_cli("observe", "status").output
+
+    assert builder.run_build(settings, []).build_returncode == 0
+    invocations = query(settings, "select count(distinct invocation_id) from elementary.dbt_run_results")[0][0]
+    assert invocations >= 1
+    results = query(settings, "select count(*) from elementary.elementary_test_results where status = 'warn'")[0][0]
+    assert results >= 1
+
+    report_path = tmp_path / "report.html"
+    result = run_cli("report", "--out", str(report_path))
+    assert result.exit_code == 0, result.output
+    data = report_data(report_path)
+    model_names = {model["name"] for model in data["models"].values()}
+    assert {"fct_order_lines", "dim_customers", "agg_sales_daily"} <= model_names
+    statuses = json.dumps(data["test_results"])
+    assert "relationships_within_lateness" in statuses and '"warn"' in statuses
+
+    assert builder.run_build(settings, ["--select", "marts"]).build_returncode == 0
+    again = query(settings, "select count(distinct invocation_id) from elementary.dbt_run_results")[0][0]
+    assert again > invocations
