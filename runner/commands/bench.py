@@ -1,0 +1,54 @@
+"""`runner bench`: measured speed and how cost grows with data."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from runner.commands.build import ensure_server
+from runner.core import bench as benchmark
+from runner.errors import WarehouseError
+
+READING_MARKER = "<!-- reading: kept by runner bench -->"
+
+
+def parse_scales(text: str) -> list[float]:
+    try:
+        scales = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        scales = []
+    if not scales or any(scale <= 0 for scale in scales):
+        raise WarehouseError(f"--scales {text!r}: give positive numbers separated by commas, e.g. 0.1,1,5.")
+    return scales
+
+
+@click.command()
+@click.option("--scales", default="0.1,1", show_default=True, help="Comma-separated data scales.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the Markdown results here (e.g. BENCHMARKS.md); the reading below "
+                   "the marker in an existing file is kept.")
+def bench(scales: str, out: Path | None) -> None:
+    """Measure generation, load, build, incremental day, backup, restore and queries.
+
+    Each scale runs in a fresh database; figures are ratios against plain tools
+    measured in the same run.
+
+    Example: runner bench --scales 0.1,1 --out BENCHMARKS.md
+    """
+    values = parse_scales(scales)
+    settings = ensure_server()
+    results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True))
+    command = "runner bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else f"runner bench --scales {scales}"
+    table = benchmark.markdown(results, command, settings)
+    if out:
+        reading = ""
+        if out.exists() and READING_MARKER in out.read_text():
+            reading = out.read_text().split(READING_MARKER, 1)[1]
+        out.write_text("# Benchmarks\n\n" + table + "\n" + READING_MARKER + reading)
+        click.echo(f"results written to {out}")
+    click.echo(table)
+
+
+COMMANDS = [bench]

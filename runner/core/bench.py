@@ -1,0 +1,304 @@
+"""`runner bench`: what the warehouse costs, measured against baselines in the same run.
+
+Every headline figure is a ratio against a plain tool doing the same work on this
+machine in the same run (COPY, pg_dump, pg_restore, the same question asked of silver),
+because absolute seconds drift between runs on shared machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner import __version__
+from runner.core import backup as backups
+from runner.core import build as builder
+from runner.core import dbt, embedded
+from runner.core import generate as gen
+from runner.core import load as loader
+from runner.settings import Settings
+
+QUERIES = {
+    "revenue by region and month": (
+        "select sales_month, region, sum(net_revenue_amount) from gold.agg_sales_monthly "
+        "group by 1, 2",
+        "select date_trunc('month', o.order_date), s.region, sum(l.net_amount) "
+        "from silver.stg_erp__order_lines l join silver.stg_erp__orders o using (order_id) "
+        "join silver.stg_erp__stores s using (store_id) where o.order_status != 'cancelled' "
+        "group by 1, 2",
+    ),
+    "top products": (
+        "select p.product_name, sum(f.net_amount) r from gold.fct_order_lines f "
+        "join gold.dim_products p using (product_key) where not f.is_cancelled "
+        "group by 1 order by r desc limit 10",
+        "select p.product_name, sum(l.net_amount) r from silver.stg_erp__order_lines l "
+        "join silver.stg_erp__orders o using (order_id) join silver.stg_erp__products p "
+        "using (product_id) where o.order_status != 'cancelled' group by 1 order by r desc limit 10",
+    ),
+    "cohort retention": (
+        "select * from gold.rpt_cohort_retention",
+        "with m as (select distinct customer_id, date_trunc('month', order_date) mon "
+        "from silver.stg_erp__orders where order_status != 'cancelled'), "
+        "c as (select customer_id, min(mon) cohort from m group by 1) "
+        "select cohort, (extract(year from mon) - extract(year from cohort)) * 12 "
+        "+ extract(month from mon) - extract(month from cohort) k, count(*) "
+        "from m join c using (customer_id) group by 1, 2",
+    ),
+}
+
+
+@dataclass
+class ScaleResult:
+    scale: float
+    figures: dict = field(default_factory=dict)
+
+
+def _timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - started
+
+
+def _admin(settings: Settings, sql: str) -> None:
+    conn = embedded.connect(settings, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def _plain_copy(settings: Settings, folder: Path) -> tuple[float, int]:
+    """COPY the same CSV files into identical empty tables: the physical baseline."""
+    conn = embedded.connect(settings)
+    rows, seconds = 0, 0.0
+    try:
+        with conn.cursor() as cur:
+            cur.execute("create schema if not exists bench")
+            for table in ("erp_orders", "erp_order_lines", "erp_products", "erp_stores"):
+                cur.execute(f"drop table if exists bench.{table}")
+                cur.execute(f"create table bench.{table} (like bronze.{table} including defaults)")
+            conn.commit()
+            for path in sorted(folder.glob("erp__*.csv")):
+                table = "erp_" + path.name.split("__")[1]
+                with open(path, "rb") as handle:
+                    header = handle.readline().decode().strip()
+                    handle.seek(0)
+                    cur.execute("set warehouse.source_file = %s", (path.name,))
+                    cur.execute("set warehouse.batch_date = %s", (path.name.split("__")[2][:10],))
+                    started = time.perf_counter()
+                    cur.copy_expert(
+                        f"copy bench.{table} ({header}) from stdin with (format csv, header true)",
+                        handle)
+                    conn.commit()
+                    seconds += time.perf_counter() - started
+                    rows += cur.rowcount
+            cur.execute("drop schema bench cascade")
+        conn.commit()
+    finally:
+        conn.close()
+    return seconds, rows
+
+
+def _layer_split(settings: Settings) -> dict[str, float]:
+    results = json.loads((settings.project_dir / "target" / "run_results.json").read_text())
+    split: dict[str, float] = {}
+    for result in results["results"]:
+        unique_id = result["unique_id"]
+        kind = unique_id.split(".")[0]
+        if kind == "model":
+            name = unique_id.split(".")[-1]
+            layer = "gold" if name.startswith(("dim_", "fct_", "agg_", "rpt_")) else "silver"
+        elif kind in ("test", "unit_test"):
+            layer = "tests"
+        else:
+            layer = kind + "s"
+        split[layer] = split.get(layer, 0.0) + result["execution_time"]
+    return split
+
+
+def _query_time(settings: Settings, sql: str, repeat: int = 3) -> float:
+    conn = embedded.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetchall()  # warm the cache once
+            best = float("inf")
+            for _ in range(repeat):
+                started = time.perf_counter()
+                cur.execute(sql)
+                cur.fetchall()
+                best = min(best, time.perf_counter() - started)
+            return best
+    finally:
+        conn.close()
+
+
+def _sizes(settings: Settings) -> dict[str, int]:
+    conn = embedded.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select n.nspname, sum(pg_total_relation_size(c.oid))::bigint from pg_class c "
+                "join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'm') "
+                "and n.nspname in ('bronze', 'silver', 'snapshots', 'gold') group by 1")
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _plain_dump(settings: Settings, target: Path) -> float:
+    env = {**os.environ, **settings.libpq_env()}
+    started = time.perf_counter()
+    subprocess.run([str(embedded.bin_path("pg_dump")), "-Fd", "-j2", "-Z1", "-f", str(target),
+                    settings.dbname], env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _plain_restore(settings: Settings, source: Path, dbname: str) -> float:
+    _admin(settings, f'create database "{dbname}"')
+    env = {**os.environ, **settings.libpq_env(dbname)}
+    started = time.perf_counter()
+    subprocess.run([str(embedded.bin_path("pg_restore")), "-j2", "--no-owner", "-d", dbname,
+                    str(source)], env=env, check=True, capture_output=True)
+    elapsed = time.perf_counter() - started
+    _admin(settings, f'drop database "{dbname}" with (force)')
+    return elapsed
+
+
+def run_scale(base: Settings, scale: float, work: Path, say) -> ScaleResult:
+    name = "bench_" + str(scale).replace(".", "_")
+    _admin(base, f'drop database if exists "{name}" with (force)')
+    _admin(base, f'create database "{name}"')
+    settings = base.with_database(name)
+    out = ScaleResult(scale)
+    fig = out.figures
+    landing = work / f"landing_{name}"
+    shutil.rmtree(landing, ignore_errors=True)
+
+    say(f"scale {scale}: generate")
+    state, fig["generate_s"] = _timed(gen.generate, landing, seed=42, scale=scale)
+    fig["order_lines"] = state.order_lines
+    fig["rows_generated"] = state.customers + state.products + state.stores + state.orders + state.order_lines
+    say(f"scale {scale}: load")
+    results, fig["load_s"] = _timed(loader.load, settings, landing)
+    fig["rows_loaded"] = sum(r.rows for r in results)
+    fig["load_rows_per_s"] = fig["rows_loaded"] / fig["load_s"]
+    loader_copy = sum(r.seconds for r in results if r.name.startswith("erp__"))
+    fig["plain_copy_s"], _ = _plain_copy(settings, landing)
+    fig["loader_copy_s"] = loader_copy
+    fig["copy_ratio"] = loader_copy / fig["plain_copy_s"]
+
+    say(f"scale {scale}: full build")
+    outcome, fig["full_build_s"] = _timed(builder.run_build, settings, [], freshness=True)
+    if outcome.build_returncode != 0:
+        raise RuntimeError(f"the benchmark build failed at scale {scale}")
+    fig["layers_s"] = _layer_split(settings)
+    fig["end_to_end_s"] = fig["generate_s"] + fig["load_s"] + fig["full_build_s"]
+
+    say(f"scale {scale}: incremental day")
+    started = time.perf_counter()
+    gen.next_day(landing)
+    loader.load(settings, landing)
+    outcome = builder.run_build(settings, [], freshness=True)
+    fig["incremental_s"] = time.perf_counter() - started
+    fig["incremental_ratio"] = fig["incremental_s"] / fig["full_build_s"]
+
+    say(f"scale {scale}: queries")
+    fig["queries"] = {}
+    for question, (gold_sql, silver_sql) in QUERIES.items():
+        gold_s = _query_time(settings, gold_sql)
+        silver_s = _query_time(settings, silver_sql)
+        fig["queries"][question] = {"gold_ms": gold_s * 1000, "silver_ms": silver_s * 1000,
+                                    "speedup": silver_s / gold_s if gold_s else None}
+    fig["sizes"] = _sizes(settings)
+
+    say(f"scale {scale}: backup and restore")
+    dest = work / f"backups_{name}"
+    shutil.rmtree(dest, ignore_errors=True)
+    made, fig["backup_s"] = _timed(backups.backup, settings, dest, jobs=2, compression=1)
+    fig["plain_dump_s"] = _plain_dump(settings, work / f"plain_{name}")
+    fig["backup_ratio"] = fig["backup_s"] / fig["plain_dump_s"]
+    restored = f"{name}_restored"
+    _, fig["restore_s"] = _timed(backups.restore, settings, made, restored, dest=dest,
+                                 confirmed=True)
+    _admin(settings, f'drop database "{restored}" with (force)')
+    fig["plain_restore_s"] = _plain_restore(settings, work / f"plain_{name}" , f"{name}_plain")
+    fig["restore_ratio"] = fig["restore_s"] / fig["plain_restore_s"]
+    shutil.rmtree(work / f"plain_{name}", ignore_errors=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.rmtree(landing, ignore_errors=True)
+    fig["peak_rss_mb"] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    _admin(base, f'drop database if exists "{name}" with (force)')
+    return out
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {memory:.0f} GiB, {platform.machine()}, Python {platform.python_version()}"
+
+
+def versions(settings: Settings) -> str:
+    dbt_version = subprocess.run([dbt.dbt_executable(), "--version"], capture_output=True,
+                                 text=True).stdout.split("installed:")[1].split()[0]
+    conn = embedded.connect(settings)
+    with conn.cursor() as cur:
+        cur.execute("show server_version")
+        server = cur.fetchone()[0]
+    conn.close()
+    return f"runner {__version__}, dbt-core {dbt_version}, PostgreSQL {server}"
+
+
+def _s(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def markdown(results: list[ScaleResult], command: str, settings: Settings) -> str:
+    lines = [
+        "| figure | " + " | ".join(f"scale {r.scale}" for r in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
+
+    def row(label, render):
+        lines.append(f"| {label} | " + " | ".join(render(r.figures) for r in results) + " |")
+
+    row("order lines", lambda f: f"{f['order_lines']:,}")
+    row("generate (s)", lambda f: _s(f["generate_s"]))
+    row("load (s) / rows per s", lambda f: f"{_s(f['load_s'])} / {f['load_rows_per_s']:,.0f}")
+    row("loader COPY ÷ plain COPY (ERP files)", lambda f: f"{f['copy_ratio']:.2f}")
+    row("full build (s)", lambda f: _s(f["full_build_s"]))
+    row("  of which seeds+snapshots / silver / gold / tests (s, node time)",
+        lambda f: " / ".join(_s(f["layers_s"].get(k, 0)) for k in ("seeds", "silver", "gold", "tests"))
+        + f" (snapshots {_s(f['layers_s'].get('snapshots', 0))})")
+    row("generate + load + full build (s)", lambda f: _s(f["end_to_end_s"]))
+    row("incremental day: next-day + load + build (s)", lambda f: _s(f["incremental_s"]))
+    row("incremental ÷ full build", lambda f: f"{f['incremental_ratio']:.2f}")
+    row("backup (s) / ÷ plain pg_dump -Fd -j2 -Z1", lambda f: f"{_s(f['backup_s'])} / {f['backup_ratio']:.2f}")
+    row("restore (s) / ÷ plain pg_restore -j2", lambda f: f"{_s(f['restore_s'])} / {f['restore_ratio']:.2f}")
+    for question in QUERIES:
+        row(f"'{question}': gold ms / silver ms (speed-up)",
+            lambda f, q=question: f"{f['queries'][q]['gold_ms']:.1f} / {f['queries'][q]['silver_ms']:.1f} "
+            f"({f['queries'][q]['speedup']:.1f}x)")
+    row("size bronze / silver / snapshots / gold (MiB)",
+        lambda f: " / ".join(f"{f['sizes'].get(k, 0) / 2**20:.1f}" for k in ("bronze", "silver", "snapshots", "gold")))
+    row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
+    header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
+    return header + "\n".join(lines) + "\n"
+
+
+def run(settings: Settings, scales: list[float], say) -> list[ScaleResult]:
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
+    try:
+        return [run_scale(settings, scale, work, say) for scale in scales]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
