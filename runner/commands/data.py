@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from runner.core import generate as gen
 from runner.core import load as loader
+from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
 from runner.settings import load_settings
 
@@ -66,7 +67,9 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate) -> None:
 @click.command()
 @landing_option
 @click.option("--status", "show_status", is_flag=True, help="Show the load log instead of loading.")
-def load(landing, show_status) -> None:
+@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for another writer (build, backup, restore) to finish.")
+def load(landing, show_status, wait) -> None:
     """Load new landing files into the bronze tables (COPY, one transaction per file).
 
     Examples: runner load    runner load --status
@@ -98,7 +101,8 @@ def load(landing, show_status) -> None:
                 failures.append(result)
                 tqdm.write(f"FAILED {result.name}: {result.error}")
 
-        loader.load(settings, folder, on_file=on_file)
+        with writer_lock(settings, "load", wait):
+            loader.load(settings, folder, on_file=on_file)
     click.echo(
         f"loaded {counts['loaded']} files ({rows:,} rows), skipped {counts['skipped']} "
         f"already loaded, {counts['failed']} failed"

@@ -127,4 +127,21 @@ def psql(psql_args: tuple[str, ...]) -> None:
     raise SystemExit(result.returncode)
 
 
+@db.command()
+def roles() -> None:
+    """Create or update the transformer, analyst and backup roles (least privilege).
+
+    Names: WAREHOUSE_{ANALYST,TRANSFORMER,BACKUP}_USER; passwords: the matching
+    WAREHOUSE_*_PASSWORD, else generated once into .warehouse/roles.json (never printed).
+    The analyst login reads gold only, through the WAREHOUSE_ANALYST_ROLE group that dbt
+    grants select to.
+
+    Example: WAREHOUSE_ANALYST_PASSWORD=... runner db roles
+    """
+    from runner.core import roles as role_setup
+
+    for role in role_setup.ensure_roles(load_settings()):
+        click.echo(f"{role.kind:<12} {role.name:<16} password from {role.password_source}")
+
+
 COMMANDS = [db]

@@ -200,3 +200,87 @@ def test_backup_drop_restore_round_trip_keeps_gold_identical(built, tmp_path):
     conn.close()
     backups.restore(once, made, once.dbname, dest=tmp_path / "backups", confirmed=True)
     assert gold_state(once) == before
+
+
+def test_analyst_reads_gold_and_nothing_else(built, monkeypatch):
+    import psycopg2
+
+    from runner.core import roles
+
+    once, _, _ = built
+    monkeypatch.setenv("WAREHOUSE_ANALYST_PASSWORD", "analyst-test-pw")
+    made = {role.kind: role for role in roles.ensure_roles(once)}
+    assert made["analyst"].password_source == "WAREHOUSE_ANALYST_PASSWORD"
+    conn = psycopg2.connect(host=once.host, port=once.port, dbname=once.dbname,
+                            user=made["analyst"].name, password="analyst-test-pw")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from gold.fct_order_lines")
+        assert cur.fetchone()[0] > 0
+        cur.execute("select count(distinct email_hash) from gold.dim_customers")
+        forbidden = [
+            "select * from bronze.erp_orders limit 1",
+            "select * from silver.stg_crm__customers limit 1",
+            "select * from silver.int_rejected_rows limit 1",
+            "select * from snapshots.snp_crm__customers limit 1",
+            "insert into gold.dim_date (date_key, calendar_date) values (1, current_date)",
+            "delete from gold.fct_orders",
+            "create table gold.mine (x int)",
+            "create table public.mine (x int)",
+            "create schema mine",
+        ]
+        for statement in forbidden:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(statement)
+    conn.close()
+
+
+def test_gold_holds_no_clear_personal_data(built):
+    once, _, _ = built
+    columns = {row[0] for row in query(once, """
+        select column_name from information_schema.columns where table_schema = 'gold'""")}
+    assert not columns & {"email", "phone_number", "first_name", "last_name", "address_line1", "postal_code"}
+    emails = {row[0] for row in query(once, "select email from silver.stg_crm__customers where email is not null")}
+    hashes = {row[0] for row in query(once, "select email_hash from gold.dim_customers where email_hash is not null")}
+    assert hashes and not hashes & emails
+    # consistent: as many distinct hashes as distinct emails among snapshotted customers
+    assert query(once, """select count(distinct email) = count(distinct email_hash)
+        from snapshots.snp_crm__customers join gold.dim_customers on dbt_scd_id = customer_key""")[0][0]
+
+
+def test_killed_build_recovers_to_the_same_gold(built, landing):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    once, daily, _ = built
+    full, history, _ = landing
+    _, day = gen.next_day(full)
+    for path in full.glob(f"*__{day}.*"):
+        shutil.copy(path, history)
+    loader.load(daily, history)
+    build(daily)
+
+    loader.load(once, full)
+    env = {**os.environ, "WAREHOUSE_DB": once.dbname}
+    process = subprocess.Popen([sys.executable, "-m", "runner.cli", "build", "--skip-freshness"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    in_gold = False
+    while time.monotonic() < deadline and process.poll() is None:
+        active = query(once, """select count(*) from pg_stat_activity
+            where datname = current_database() and state = 'active'
+            and query ilike '%%"gold"."fct_order_lines%%'""")[0][0]
+        if active:
+            in_gold = True
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert in_gold, "the build finished before it reached gold; nothing was interrupted"
+
+    build(once)
+    assert gold_state(once) == gold_state(daily)

@@ -143,3 +143,43 @@ def test_missing_landing_folder(run_cli, tmp_path, database):
     result = run_cli("load", "--landing", str(tmp_path / "nowhere"))
     assert result.exit_code == 1
     assert f"Error: landing folder {tmp_path / 'nowhere'} does not exist" in result.output
+
+
+def test_killed_load_loads_the_file_once_on_rerun(loaded, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings, _ = loaded
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rows = 1_500_000
+    with open(folder / "erp__order_lines__2026-03-01.csv", "w") as handle:
+        handle.write("order_line_id,order_id,line_number,product_id,quantity,unit_price,discount_amount,updated_at\n")
+        line = ",1,1,P00001,1,1.00,0.00,2026-03-01 10:00:00\n"
+        handle.writelines(f"{n}{line}" for n in range(10_000_000, 10_000_000 + rows))
+    before = query(settings, "select count(*) from bronze.erp_order_lines")[0][0]
+    process = subprocess.Popen([sys.executable, "-m", "runner.cli", "load", "--landing", str(folder)],
+                               env=dict(os.environ), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    copying = False
+    while time.monotonic() < deadline and process.poll() is None:
+        if query(settings, """select count(*) from pg_stat_activity where state = 'active'
+                and query ilike 'copy bronze.erp_order_lines%%'""")[0][0]:
+            copying = True
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert copying, "the load finished before it could be interrupted"
+    time.sleep(1)
+    assert query(settings, "select count(*) from bronze.erp_order_lines")[0][0] == before
+    assert query(settings, "select count(*) from bronze.load_log where file_name = %s and status = 'loaded'",
+                 ("erp__order_lines__2026-03-01.csv",))[0][0] == 0
+
+    assert loader.load(settings, folder)[0].status == "loaded"
+    assert query(settings, "select count(*) from bronze.erp_order_lines")[0][0] == before + rows
+    assert loader.load(settings, folder)[0].status == "skipped"

@@ -1,0 +1,30 @@
+{#-
+    Least privilege for analysts: a NOLOGIN group role (var 'analyst_role', from
+    WAREHOUSE_ANALYST_ROLE) that gold models grant select to (dbt `grants`), plus usage on
+    the gold schema. Analyst logins are members of it (`runner db roles`); they can read
+    gold and nothing else.
+-#}
+{% macro analyst_role() -%}
+    {{ env_var('WAREHOUSE_ANALYST_ROLE', 'warehouse_analyst') }}
+{%- endmacro %}
+
+{% macro ensure_analyst_role() %}
+    do $$
+    begin
+        if not exists (select from pg_roles where rolname = '{{ analyst_role() }}')
+            and exists (
+                select from pg_roles
+                where rolname = current_user and (rolsuper or rolcreaterole)
+            )
+        then
+            create role "{{ analyst_role() }}" nologin;
+        end if;
+    end
+    $$;
+{% endmacro %}
+
+{% macro grant_gold_schema_usage() %}
+    {% if execute %}
+        grant usage on schema {{ generate_schema_name('gold', none) }} to "{{ analyst_role() }}";
+    {% endif %}
+{% endmacro %}
