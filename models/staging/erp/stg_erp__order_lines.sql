@@ -40,21 +40,7 @@ candidates as (
     select * from priced
     {% if is_incremental() %}
         union all
-        select
-            order_line_id,
-            order_id,
-            line_number,
-            product_id,
-            quantity,
-            unit_price_amount,
-            gross_amount,
-            discount_amount,
-            net_amount,
-            updated_at,
-            _source_file,
-            _batch_date,
-            _load_order
-        from {{ this }}
+        select * from {{ this }}
         where order_line_id in (select priced.order_line_id from priced)
     {% endif %}
 

@@ -42,20 +42,7 @@ candidates as (
     select * from cleaned
     {% if is_incremental() %}
         union all
-        select
-            order_id,
-            customer_id,
-            store_id,
-            order_status,
-            currency_code,
-            promo_code,
-            ordered_at,
-            order_date,
-            updated_at,
-            _source_file,
-            _batch_date,
-            _load_order
-        from {{ this }}
+        select * from {{ this }}
         where order_id in (select cleaned.order_id from cleaned)
     {% endif %}
 
