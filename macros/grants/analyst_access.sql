@@ -24,7 +24,14 @@
 {% endmacro %}
 
 {% macro grant_gold_schema_usage() %}
-    {% if execute %}
-        grant usage on schema {{ generate_schema_name('gold', none) }} to "{{ analyst_role() }}";
-    {% endif %}
+    {#- Only once gold and the role exist: freshness checks and snapshot replays run first. -#}
+    do $$
+    begin
+        if exists (select from pg_namespace where nspname = '{{ generate_schema_name('gold', none) }}')
+            and exists (select from pg_roles where rolname = '{{ analyst_role() }}')
+        then
+            grant usage on schema "{{ generate_schema_name('gold', none) }}" to "{{ analyst_role() }}";
+        end if;
+    end
+    $$;
 {% endmacro %}
