@@ -135,3 +135,34 @@ def test_dbt_not_found(monkeypatch, run_cli, tmp_path):
     result = run_cli("build")
     assert result.exit_code == 1
     assert "Error: dbt not found" in result.output
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the runner as another user")
+def test_works_as_a_normal_user(tmp_path):
+    """As a normal user PostgreSQL runs as that user (no system user needed)."""
+    import subprocess
+    import sys
+
+    nobody = pwd.getpwnam("nobody")
+    home = tmp_path / "user-home"
+    home.mkdir()
+    os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    tmp_path.chmod(0o755)
+    env = {**os.environ, "WAREHOUSE_HOME": str(home / ".warehouse"), "HOME": str(home)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "runner.cli", "db", *args], env=env,
+                              user=nobody.pw_uid, group=nobody.pw_gid, cwd=home,
+                              capture_output=True, text=True)
+
+    started = run("start")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "started on 127.0.0.1:" in started.stdout
+        assert (home / ".warehouse" / "pgdata").stat().st_uid == nobody.pw_uid
+        psql = subprocess.run([sys.executable, "-m", "runner.cli", "db", "psql", "-Atc", "select current_user"],
+                              env=env, user=nobody.pw_uid, group=nobody.pw_gid, cwd=home,
+                              capture_output=True, text=True)
+        assert psql.stdout.strip() == "postgres"
+    finally:
+        assert run("stop").stdout.strip() == "stopped"
