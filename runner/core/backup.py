@@ -33,6 +33,7 @@ VERIFICATION = "verification.json"
 INCOMPLETE = ".incomplete-"
 DUMP_DIR = "dump"
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z(-[a-z0-9-]+)?$")
+IGNORABLE_ON_OLDER_SERVER = 'unrecognized configuration parameter "transaction_timeout"'
 DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
 
 Progress = Callable[[str], None]
@@ -331,26 +332,37 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
             cur.execute(f'create database "{dbname}"')
     finally:
         conn.close()
+    server_major = _server_major(settings)
+    dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
+    older_server = server_major < dump_major
+    # Into an older server, pg_dump's newer session settings (e.g. transaction_timeout,
+    # PostgreSQL 17+) fail harmlessly: go on past errors, accept only those, and let the
+    # row-count check below decide.
     command = [
-        _tool("pg_restore"), f"--jobs={jobs}", "--exit-on-error", "--no-owner", "--verbose",
+        _tool("pg_restore"), f"--jobs={jobs}", "--no-owner", "--verbose",
         "--no-password", f"--dbname={dbname}", str(found.path / DUMP_DIR),
     ]
+    if not older_server:
+        command.insert(2, "--exit-on-error")
     process = subprocess.Popen(command, env=_env(settings, dbname), stderr=subprocess.PIPE,
                                text=True, preexec_fn=_die_with_parent)
     tail: list[str] = []
+    errors: list[str] = []
     done, total = 0, len(found.manifest["row_counts"])
     for line in process.stderr:
         tail = (tail + [line.rstrip()])[-15:]
-        if "processing data for table" in line or "finished item" in line and "TABLE DATA" in line:
-            done += "finished item" in line
-            if progress and "finished item" in line:
-                progress(f"{done}/{total} tables")
-    if process.wait() != 0:
-        errors = [line for line in tail if "error" in line.lower()] or tail[-3:]
-        reason = " | ".join(errors)
-        server_major = _server_major(settings)
-        dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
-        if server_major < dump_major:
+        if "error:" in line.lower() or line.startswith("ERROR"):
+            errors.append(line.strip())
+        if progress and "finished item" in line and "TABLE DATA" in line:
+            done += 1
+            progress(f"{done}/{total} tables")
+    returncode = process.wait()
+    harmless = [e for e in errors if IGNORABLE_ON_OLDER_SERVER in e or e.startswith("ERROR:  unrecognized configuration parameter")]
+    real_errors = [e for e in errors if e not in harmless and "errors ignored on restore" not in e
+                   and "could not execute query" not in e]
+    if returncode != 0 and not (older_server and errors and not real_errors):
+        reason = " | ".join(errors[-3:] or tail[-3:])
+        if older_server:
             reason += (f" (the backup was written by pg_dump {dump_major} and the server runs "
                        f"PostgreSQL {server_major}: restoring into an older major version "
                        "may need objects or settings it lacks)")
