@@ -10,7 +10,6 @@ backup of the target was taken.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ import psycopg2
 
 from runner import __version__
 from runner.core import embedded
+from runner.core.load import sha256_of
 from runner.errors import WarehouseError
 from runner.settings import Settings
 
@@ -67,17 +67,9 @@ def _env(settings: Settings, dbname: str | None = None) -> dict[str, str]:
     return {**os.environ, **settings.libpq_env(dbname)}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _checksums(folder: Path) -> dict[str, str]:
     return {
-        str(path.relative_to(folder)): _sha256(path)
+        str(path.relative_to(folder)): sha256_of(path)
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }

@@ -284,3 +284,14 @@ def test_killed_build_recovers_to_the_same_gold(built, landing):
 
     build(once)
     assert gold_state(once) == gold_state(daily)
+
+
+def test_late_source_fails_runner_build(built, run_cli, monkeypatch):
+    once, _, _ = built
+    query(once, "update bronze.erp_products set _loaded_at = now() - interval '3 days'")
+    monkeypatch.setenv("WAREHOUSE_DB", once.dbname)
+    result = run_cli("build", "--select", "dim_date")
+    assert result.exit_code == 1
+    assert "`dbt source freshness` reports a source late beyond its error threshold" in result.output
+    query(once, "update bronze.erp_products set _loaded_at = now()")
+    assert run_cli("build", "--select", "dim_date").exit_code == 0

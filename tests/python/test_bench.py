@@ -1,0 +1,30 @@
+"""Smoke test of `runner bench`: every figure is there. No assertion on time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_bench_reports_every_figure(warehouse_env, tmp_path):
+    out = tmp_path / "BENCH.md"
+    result = subprocess.run(
+        [sys.executable, "-m", "runner.cli", "bench", "--scales", "0.01", "--out", str(out)],
+        env=dict(os.environ), capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    for figure in (
+        "Command: `runner bench --scales 0.01 --out", "Machine: ", "Versions: runner",
+        "| order lines |", "| generate (s) |", "| load (s) / rows per s |",
+        "| loader COPY ÷ plain COPY (ERP files) |", "| full build (s) |",
+        "of which seeds+snapshots / silver / gold / tests", "| generate + load + full build (s) |",
+        "| incremental day: next-day + load + build (s) |", "| incremental ÷ full build |",
+        "| backup (s) / ÷ plain pg_dump -Fd -j2 -Z1 |", "| restore (s) / ÷ plain pg_restore -j2 |",
+        "'revenue by region and month'", "'top products'", "'cohort retention'",
+        "| size bronze / silver / snapshots / gold (MiB) |", "| peak memory, runner or a child (MiB) |",
+    ):
+        assert figure in text, figure
+    table_rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert all("nan" not in row and "| |" not in row for row in table_rows)
