@@ -29,7 +29,10 @@ def parse_scales(text: str) -> list[float]:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the Markdown results here (e.g. BENCHMARKS.md); the reading below "
                    "the marker in an existing file is kept.")
-def bench(scales: str, out: Path | None) -> None:
+@click.option("--observability-from", "mirror", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Also measure what Elementary costs a full build, installing "
+                                 "it from this mirror for the measurement only.")
+def bench(scales: str, out: Path | None, mirror: Path | None) -> None:
     """Measure generation, load, build, incremental day, backup, restore and queries.
 
     Each scale runs in a fresh database; figures are ratios against plain tools
@@ -39,7 +42,8 @@ def bench(scales: str, out: Path | None) -> None:
     """
     values = parse_scales(scales)
     settings = ensure_server()
-    results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True))
+    results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True),
+                            mirror)
     command = "runner bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else f"runner bench --scales {scales}"
     table = benchmark.markdown(results, command, settings)
     if out:

@@ -175,7 +175,29 @@ def _plain_restore(settings: Settings, source: Path, dbname: str) -> float:
     return elapsed
 
 
-def run_scale(base: Settings, scale: float, work: Path, say) -> ScaleResult:
+def _observability_cost(settings: Settings, mirror: Path, say) -> dict:
+    """Full-refresh build without, then with, the Elementary package: same data, same run."""
+    from runner.core import observe
+
+    had_package = observe.status(settings).enabled
+    if had_package:
+        raise RuntimeError("remove dbt_packages/elementary first: the baseline needs it absent")
+    say("observability: baseline full-refresh build without Elementary")
+    _, without = _timed(builder.run_build, settings, ["--full-refresh"], freshness=False)
+    try:
+        observe.install(settings, mirror)
+        dbt.run_dbt_checked(settings, ["run", "--select", "elementary"], capture=True)
+        say("observability: the same build with Elementary")
+        _, with_package = _timed(builder.run_build, settings, ["--full-refresh"], freshness=False)
+    finally:
+        for package in observe.PACKAGES:
+            shutil.rmtree(observe.packages_dir(settings) / package, ignore_errors=True)
+        if not any(observe.packages_dir(settings).iterdir()):
+            observe.packages_dir(settings).rmdir()
+    return {"without_s": without, "with_s": with_package, "ratio": with_package / without}
+
+
+def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None = None) -> ScaleResult:
     name = "bench_" + str(scale).replace(".", "_")
     _admin(base, f'drop database if exists "{name}" with (force)')
     _admin(base, f'create database "{name}"')
@@ -221,6 +243,8 @@ def run_scale(base: Settings, scale: float, work: Path, say) -> ScaleResult:
         fig["queries"][question] = {"gold_ms": gold_s * 1000, "silver_ms": silver_s * 1000,
                                     "speedup": silver_s / gold_s if gold_s else None}
     fig["sizes"] = _sizes(settings)
+    if mirror is not None:
+        fig["observability"] = _observability_cost(settings, mirror, say)
 
     say(f"scale {scale}: backup and restore")
     dest = work / f"backups_{name}"
@@ -291,14 +315,18 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
             f"({f['queries'][q]['speedup']:.1f}x)")
     row("size bronze / silver / snapshots / gold (MiB)",
         lambda f: " / ".join(f"{f['sizes'].get(k, 0) / 2**20:.1f}" for k in ("bronze", "silver", "snapshots", "gold")))
+    if any("observability" in r.figures for r in results):
+        row("full-refresh build without / with Elementary (s), ratio",
+            lambda f: (f"{_s(f['observability']['without_s'])} / {_s(f['observability']['with_s'])}, "
+                       f"{f['observability']['ratio']:.2f}") if "observability" in f else "-")
     row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
     header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
     return header + "\n".join(lines) + "\n"
 
 
-def run(settings: Settings, scales: list[float], say) -> list[ScaleResult]:
+def run(settings: Settings, scales: list[float], say, mirror: Path | None = None) -> list[ScaleResult]:
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
     try:
-        return [run_scale(settings, scale, work, say) for scale in scales]
+        return [run_scale(settings, scale, work, say, mirror) for scale in scales]
     finally:
         shutil.rmtree(work, ignore_errors=True)
