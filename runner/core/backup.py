@@ -193,22 +193,31 @@ def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: 
         f"--snapshot={snapshot}", "--no-password", "--verbose", f"--file={target}",
         settings.dbname,
     ]
-    process = subprocess.Popen(command, env=_env(settings), stderr=subprocess.PIPE, text=True,
+    returncode, errors = _run_pg_tool(command, _env(settings), tables, progress)
+    if returncode != 0:
+        raise WarehouseError(
+            "pg_dump failed: " + " | ".join(errors[-3:]) + ". Nothing was kept; fix the cause "
+            "and run `runner backup` again."
+        )
+
+
+def _run_pg_tool(command: list[str], env: dict[str, str], tables: int,
+                 progress: Progress | None) -> tuple[int, list[str]]:
+    """Run pg_dump / pg_restore --verbose, reporting each table finished; returns the exit
+    code and its error lines (or, when it printed none, its last lines)."""
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
                                preexec_fn=_die_with_parent)
     tail: list[str] = []
+    errors: list[str] = []
     done = 0
     for line in process.stderr:
         tail = (tail + [line.rstrip()])[-15:]
-        if "finished item" in line and "TABLE DATA" in line:
+        if "error:" in line.lower():
+            errors.append(line.strip())
+        if progress and "finished item" in line and "TABLE DATA" in line:
             done += 1
-            if progress:
-                progress(f"{done}/{tables} tables")
-    if process.wait() != 0:
-        errors = [line for line in tail if "error" in line.lower()] or tail[-3:]
-        raise WarehouseError(
-            "pg_dump failed: " + " | ".join(errors) + ". Nothing was kept; fix the cause "
-            "and run `runner backup` again."
-        )
+            progress(f"{done}/{tables} tables")
+    return process.wait(), errors or tail[-3:]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -336,24 +345,11 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
     ]
     if not older_server:
         command.insert(2, "--exit-on-error")
-    process = subprocess.Popen(command, env=_env(settings, dbname), stderr=subprocess.PIPE,
-                               text=True, preexec_fn=_die_with_parent)
-    tail: list[str] = []
-    errors: list[str] = []
-    done, total = 0, len(found.manifest["row_counts"])
-    for line in process.stderr:
-        tail = (tail + [line.rstrip()])[-15:]
-        if "error:" in line.lower() or line.startswith("ERROR"):
-            errors.append(line.strip())
-        if progress and "finished item" in line and "TABLE DATA" in line:
-            done += 1
-            progress(f"{done}/{total} tables")
-    returncode = process.wait()
-    harmless = [e for e in errors if IGNORABLE_ON_OLDER_SERVER in e or e.startswith("ERROR:  unrecognized configuration parameter")]
-    real_errors = [e for e in errors if e not in harmless and "errors ignored on restore" not in e
-                   and "could not execute query" not in e]
-    if returncode != 0 and not (older_server and errors and not real_errors):
-        reason = " | ".join(errors[-3:] or tail[-3:])
+    returncode, errors = _run_pg_tool(command, _env(settings, dbname),
+                                      len(found.manifest["row_counts"]), progress)
+    only_newer_settings = all(IGNORABLE_ON_OLDER_SERVER in error for error in errors)
+    if returncode != 0 and not (older_server and only_newer_settings):
+        reason = " | ".join(errors[-3:])
         if older_server:
             reason += (f" (the backup was written by pg_dump {dump_major} and the server runs "
                        f"PostgreSQL {server_major}: restoring into an older major version "
