@@ -32,3 +32,15 @@
 {% macro clean_text(expression) -%}
     nullif(regexp_replace(btrim({{ expression }}), '\s+', ' ', 'g'), '')
 {%- endmacro %}
+
+{#-
+    The source row as JSON for a row that breaks a rule (what the quarantine keeps), null
+    for an accepted one: turning every row into JSON costs more than typing it.
+    `row` is the whole bronze row carried through as a column.
+-#}
+{% macro raw_record_if_rejected(row='_source_row', reason='rejection_reason') -%}
+    case
+        when {{ reason }} is not null
+            then to_jsonb({{ row }}) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
+    end
+{%- endmacro %}

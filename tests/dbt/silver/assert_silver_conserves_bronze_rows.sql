@@ -1,6 +1,7 @@
--- Row conservation, per entity: every bronze row is in silver, in the quarantine, or a
--- duplicate collapsed into the winning version. Bronze is counted from the source
--- itself; duplicates collapsed = valid rows minus distinct valid keys.
+-- Row conservation, per entity: every bronze row was parsed into its base_ model (found
+-- by load order: the base_ models are incremental), and every parsed row is in silver, in
+-- the quarantine, or a duplicate collapsed into the winning version (valid rows minus
+-- distinct valid keys).
 {% set entities = [
     ('customer', source('crm', 'crm_customers'), 'base_crm__customers', 'stg_crm__customers', 'customer_id'),
     ('product', source('erp', 'erp_products'), 'base_erp__products', 'stg_erp__products', 'product_id'),
@@ -15,7 +16,14 @@ with
 
         select
             '{{ entity }}' as entity,
-            (select count(*) from {{ bronze }}) as bronze_rows,
+            (
+                select count(*) from {{ bronze }} as bronze_row
+                where not exists (
+                        select from {{ ref(base) }} as parsed
+                        where parsed._load_order = bronze_row._load_order
+                    )
+            ) as unparsed_rows,
+            (select count(*) from {{ ref(base) }}) as parsed_rows,
             (select count(*) from {{ ref(staging) }}) as silver_rows,
             (
                 select count(*) from {{ ref('int_rejected_rows') }}
@@ -40,4 +48,4 @@ all_counts as (
 
 select *
 from all_counts
-where bronze_rows != silver_rows + rejected_rows + collapsed_rows
+where unparsed_rows > 0 or parsed_rows != silver_rows + rejected_rows + collapsed_rows

@@ -8,6 +8,7 @@ with
 source as (
 
     select * from {{ source('erp', 'erp_order_lines') }}
+    where {{ unparsed_bronze_rows(recheck="rejection_reason like 'awaiting%'") }}
 
 ),
 
@@ -51,7 +52,9 @@ latest_batch as (
 
 ),
 
-renamed as (
+-- Materialized: the checks below read each typed column several times, and an inlined
+-- CTE would repeat its regex-guarded cast at every reference.
+renamed as materialized (
 
     select
         {{ safe_integer('order_line_id') }} as order_line_id,
@@ -62,8 +65,7 @@ renamed as (
         {{ safe_numeric('unit_price') }} as unit_price,
         coalesce({{ safe_numeric('discount_amount') }}, 0) as discount_amount,
         {{ safe_timestamp('updated_at') }} as updated_at,
-        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-            as raw_record,
+        source as _source_row,
         _source_file,
         _batch_date,
         _loaded_at,
@@ -117,7 +119,22 @@ checked as (
 
 final as (
 
-    select * from checked
+    select
+        order_line_id,
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        unit_price,
+        discount_amount,
+        updated_at,
+        rejection_reason,
+        {{ raw_record_if_rejected() }} as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from checked
 
 )
 

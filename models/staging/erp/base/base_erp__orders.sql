@@ -3,10 +3,13 @@ with
 source as (
 
     select * from {{ source('erp', 'erp_orders') }}
+    where {{ unparsed_bronze_rows() }}
 
 ),
 
-renamed as (
+-- Materialized: the checks below read each typed column several times, and an inlined
+-- CTE would repeat its regex-guarded cast at every reference.
+renamed as materialized (
 
     select
         {{ safe_integer('order_id') }} as order_id,
@@ -19,8 +22,7 @@ renamed as (
         order_ts as ordered_at_raw,
         {{ safe_timestamp('order_ts') }} as ordered_at,
         {{ safe_timestamp('updated_at') }} as updated_at,
-        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-            as raw_record,
+        source as _source_row,
         _source_file,
         _batch_date,
         _loaded_at,
@@ -47,7 +49,23 @@ checked as (
 
 final as (
 
-    select * from checked
+    select
+        order_id,
+        customer_id,
+        store_id,
+        order_status,
+        currency_code,
+        promo_code,
+        ordered_at_raw,
+        ordered_at,
+        updated_at,
+        rejection_reason,
+        {{ raw_record_if_rejected() }} as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from checked
 
 )
 

@@ -3,10 +3,13 @@ with
 source as (
 
     select * from {{ source('erp', 'erp_products') }}
+    where {{ unparsed_bronze_rows() }}
 
 ),
 
-renamed as (
+-- Materialized: the checks below read each typed column several times, and an inlined
+-- CTE would repeat its regex-guarded cast at every reference.
+renamed as materialized (
 
     select
         {{ clean_text('product_id') }} as product_id,
@@ -21,8 +24,7 @@ renamed as (
         {{ safe_numeric('unit_price') }} as unit_price,
         ({{ safe_numeric('unit_price') }})::numeric(18, 2) as unit_price_amount,
         {{ safe_timestamp('updated_at') }} as updated_at,
-        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-            as raw_record,
+        source as _source_row,
         _source_file,
         _batch_date,
         _loaded_at,
@@ -48,7 +50,26 @@ checked as (
 
 final as (
 
-    select * from checked
+    select
+        product_id,
+        sku,
+        product_name_raw,
+        product_name,
+        category,
+        subcategory,
+        brand,
+        unit_price_raw,
+        currency_code,
+        unit_price,
+        unit_price_amount,
+        updated_at,
+        rejection_reason,
+        {{ raw_record_if_rejected() }} as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from checked
 
 )
 

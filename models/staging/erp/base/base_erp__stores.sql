@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('erp', 'erp_stores') }}
+    where {{ unparsed_bronze_rows() }}
 
 ),
 
@@ -22,8 +23,7 @@ renamed as (
         country_codes.country_code,
         country_codes.region,
         {{ safe_date('btrim(source.opened_date)') }} as opened_date,
-        to_jsonb(source) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-            as raw_record,
+        source as _source_row,
         source._source_file,
         source._batch_date,
         source._loaded_at,
@@ -48,7 +48,21 @@ checked as (
 
 final as (
 
-    select * from checked
+    select
+        store_id,
+        store_name,
+        channel,
+        city,
+        country_code,
+        region,
+        opened_date,
+        rejection_reason,
+        {{ raw_record_if_rejected() }} as raw_record,
+        _source_file,
+        _batch_date,
+        _loaded_at,
+        _load_order
+    from checked
 
 )
 
