@@ -1,11 +1,14 @@
-"""`runner build`: freshness, snapshot replay per batch, then `dbt build`."""
+"""`runner build`: freshness, snapshot replay per batch, then `dbt build`, in one dbt session
+(see runner/core/session.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from runner.core import dbt, embedded
 from runner.errors import WarehouseError
@@ -70,38 +73,56 @@ def latest_batch(settings: Settings, audit_schema: str) -> str | None:
         conn.close()
 
 
-def replay_snapshots(settings: Settings, audit_schema: str, batches: list[str]) -> None:
-    if not batches:
-        return
-    env = dbt.dbt_environment(
-        settings, {"WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir)}
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "runner.core.replay", audit_schema, *batches],
-        cwd=settings.project_dir,
-        env=env,
-    )
-    if result.returncode != 0:
+def _split_vars(dbt_args: list[str]) -> tuple[list[str], list[str]]:
+    """(the --vars given by the user, the other arguments)."""
+    rest, given = [], []
+    args = iter(dbt_args)
+    for arg in args:
+        if arg == "--vars":
+            given = [arg, next(args, "{}")]
+        elif arg.startswith("--vars="):
+            given = ["--vars", arg.split("=", 1)[1]]
+        else:
+            rest.append(arg)
+    return given, rest
+
+
+def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
+    dbt.dbt_executable()  # a clear error when dbt is not installed
+    audit_schema = ensure_audit(settings)
+    batches = pending_batches(settings, audit_schema)
+    as_of = batches[-1] if batches else latest_batch(settings, audit_schema)
+    # Parse, freshness and build share these vars. Inside the build the snapshots then
+    # see the state of the last replayed batch: a no-op, and deterministic.
+    vars_args, build_args = _split_vars(dbt_args)
+    if as_of and not vars_args:
+        vars_args = ["--vars", json.dumps({"as_of_batch": as_of})]
+    with tempfile.TemporaryDirectory(prefix="runner-build-") as scratch:
+        spec_path = Path(scratch) / "spec.json"
+        result_path = Path(scratch) / "result.json"
+        spec_path.write_text(json.dumps({
+            "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
+            "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
+        }))
+        env = dbt.dbt_environment(
+            settings, {"WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir)}
+        )
+        returncode = subprocess.run(
+            [sys.executable, "-m", "runner.core.session", str(spec_path)],
+            cwd=settings.project_dir, env=env,
+        ).returncode
+        outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if not outcome.get("parsed"):
+        raise WarehouseError(
+            f"dbt could not parse the project (exit code {returncode}); its message above "
+            "names the file. Fix it and run `runner build` again."
+        )
+    if outcome.get("replay_ok") is False:
         raise WarehouseError(
             "applying the snapshots batch by batch failed (see dbt's messages above). Fix "
             "the cause and run `runner build` again: it resumes at the first batch not applied."
         )
-
-
-def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
-    freshness_ok = True
-    if freshness:
-        # Exit code 1 means a source is late beyond its error threshold (or the check
-        # failed); the build still runs so analysts get what did arrive.
-        freshness_ok = dbt.run_dbt(settings, ["source", "freshness"]).returncode == 0
-    audit_schema = ensure_audit(settings)
-    batches = pending_batches(settings, audit_schema)
-    replay_snapshots(settings, audit_schema, batches)
-    args = ["build", *dbt_args]
-    as_of = latest_batch(settings, audit_schema)
-    if as_of and "--vars" not in dbt_args:
-        # Snapshots inside the build then see the same state as the last replayed batch:
-        # a no-op, and deterministic.
-        args += ["--vars", json.dumps({"as_of_batch": as_of})]
-    result = dbt.run_dbt(settings, args)
-    return BuildOutcome(freshness_ok, batches, result.returncode)
+    # Freshness fails when a source is late beyond its error threshold (or the check
+    # itself failed); the build still ran so analysts get what did arrive.
+    freshness_ok = outcome.get("freshness_ok") is not False
+    return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode))

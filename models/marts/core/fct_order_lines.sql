@@ -17,37 +17,85 @@
 -- rebuilt in place (late lines, corrected orders).
 with
 
-order_lines as (
+-- Import CTEs not materialized: each is read more than once, and inlining lets the
+-- planner filter and use indexes instead of copying whole tables.
+order_lines as not materialized (
 
     select * from {{ ref('stg_erp__order_lines') }}
 
 ),
 
-orders as (
+orders as not materialized (
 
     select * from {{ ref('stg_erp__orders') }}
 
 ),
 
-dim_customers as (
+dim_customers as not materialized (
 
     select * from {{ ref('dim_customers') }}
 
 ),
 
-dim_products as (
+dim_products as not materialized (
 
     select * from {{ ref('dim_products') }}
 
 ),
 
-dim_stores as (
+dim_stores as not materialized (
 
     select * from {{ ref('dim_stores') }}
 
 ),
 
-changed_lines as (
+{% if is_incremental() %}
+    watermark as (
+
+        select
+            max(line_load_order) as line_load_order,
+            max(order_load_order) as order_load_order
+        from {{ this }}
+
+    ),
+
+    -- Lines to rebuild: new or changed lines, lines of new or changed orders, and lines
+    -- keyed to a missing member ('-1') whose customer, product or store has since arrived.
+    changed_ids as (
+
+        select order_lines.order_line_id
+        from order_lines
+        where order_lines._load_order > (select watermark.line_load_order from watermark)
+        union
+        select order_lines.order_line_id
+        from order_lines
+        inner join orders
+            on order_lines.order_id = orders.order_id
+        where orders._load_order > (select watermark.order_load_order from watermark)
+        union
+        select previous_run.order_line_id
+        from {{ this }} as previous_run
+        where
+            (
+                previous_run.customer_key = '-1'
+                and previous_run.customer_id in (
+                    select dim_customers.customer_id from dim_customers
+                )
+            )
+            or (
+                previous_run.product_key = '-1'
+                and previous_run.product_id in (select dim_products.product_id from dim_products)
+            )
+            or (
+                previous_run.store_key = '-1'
+                and previous_run.store_id in (select dim_stores.store_id from dim_stores)
+            )
+
+    ),
+
+{% endif %}
+-- Materialized: the few changed lines are found first, then keyed to the dimensions.
+changed_lines as materialized (
 
     select
         order_lines.*,
@@ -62,17 +110,7 @@ changed_lines as (
     inner join orders
         on order_lines.order_id = orders.order_id
     {% if is_incremental() %}
-        where order_lines._load_order
-            > (select max(previous_run.line_load_order) from {{ this }} as previous_run)
-            or orders._load_order
-            > (select max(previous_run.order_load_order) from {{ this }} as previous_run)
-            -- late-arriving dimension members: retry the lines still pointing at '-1'
-            or order_lines.order_line_id in (
-                select previous_run.order_line_id from {{ this }} as previous_run
-                where '-1' in (
-                        previous_run.customer_key, previous_run.product_key, previous_run.store_key
-                    )
-            )
+        where order_lines.order_line_id in (select changed_ids.order_line_id from changed_ids)
     {% endif %}
 
 ),

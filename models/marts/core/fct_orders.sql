@@ -14,25 +14,27 @@
 -- header or lines changed since the last run are rebuilt in place.
 with
 
-orders as (
+-- Import CTEs not materialized: each is read more than once, and inlining lets the
+-- planner filter and use indexes instead of copying whole tables.
+orders as not materialized (
 
     select * from {{ ref('stg_erp__orders') }}
 
 ),
 
-order_lines as (
+order_lines as not materialized (
 
     select * from {{ ref('fct_order_lines') }}
 
 ),
 
-dim_customers as (
+dim_customers as not materialized (
 
     select * from {{ ref('dim_customers') }}
 
 ),
 
-dim_stores as (
+dim_stores as not materialized (
 
     select * from {{ ref('dim_stores') }}
 
@@ -51,10 +53,30 @@ changed_orders as (
         where line_load_order
             > (select max(previous_run.max_line_load_order) from {{ this }} as previous_run)
         union
-        -- late-arriving dimension members: retry the orders still pointing at '-1'
+        -- orders keyed to a missing member ('-1') whose customer or store has since arrived
         select previous_run.order_id from {{ this }} as previous_run
-        where '-1' in (previous_run.customer_key, previous_run.store_key)
+        where
+            (
+                previous_run.customer_key = '-1'
+                and previous_run.customer_id in (
+                    select dim_customers.customer_id from dim_customers
+                )
+            )
+            or (
+                previous_run.store_key = '-1'
+                and previous_run.store_id in (select dim_stores.store_id from dim_stores)
+            )
     {% endif %}
+
+),
+
+-- Materialized: the few changed orders are found first, then totalled and keyed.
+changed as materialized (
+
+    select orders.*
+    from orders
+    inner join changed_orders
+        on orders.order_id = changed_orders.order_id
 
 ),
 
@@ -78,34 +100,32 @@ line_totals as (
 keyed as (
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.store_id,
-        orders.order_status,
-        orders.currency_code,
-        orders.promo_code,
-        orders.order_date,
-        orders.ordered_at,
-        orders._load_order as order_load_order,
+        changed.order_id,
+        changed.customer_id,
+        changed.store_id,
+        changed.order_status,
+        changed.currency_code,
+        changed.promo_code,
+        changed.order_date,
+        changed.ordered_at,
+        changed._load_order as order_load_order,
         coalesce(customer.customer_key, customer_first.customer_key, '-1') as customer_key,
         coalesce(store.store_key, store_first.store_key, '-1') as store_key,
-        to_char(orders.order_date, 'YYYYMMDD')::integer as date_key,
+        to_char(changed.order_date, 'YYYYMMDD')::integer as date_key,
         coalesce(line_totals.line_count, 0) as line_count,
         coalesce(line_totals.quantity, 0) as quantity,
         coalesce(line_totals.gross_amount, 0)::numeric(18, 2) as gross_amount,
         coalesce(line_totals.discount_amount, 0)::numeric(18, 2) as discount_amount,
         coalesce(line_totals.net_amount, 0)::numeric(18, 2) as net_amount,
-        orders.order_status = 'cancelled' as is_cancelled,
+        changed.order_status = 'cancelled' as is_cancelled,
         coalesce(line_totals.max_line_load_order, 0) as max_line_load_order
-    from orders
-    inner join changed_orders
-        on orders.order_id = changed_orders.order_id
+    from changed
     left join line_totals
-        on orders.order_id = line_totals.order_id
+        on changed.order_id = line_totals.order_id
     {{ point_in_time_join('dim_customers', 'customer', 'customer_id',
-        'orders.customer_id', 'orders.ordered_at') }}
+        'changed.customer_id', 'changed.ordered_at') }}
     {{ point_in_time_join('dim_stores', 'store', 'store_id',
-        'orders.store_id', 'orders.ordered_at') }}
+        'changed.store_id', 'changed.ordered_at') }}
 
 ),
 

@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key='order_line_id',
-        incremental_strategy='delete+insert'
+        incremental_strategy='delete+insert',
+        indexes=[{'columns': ['order_line_id'], 'unique': True}, {'columns': ['order_id']}]
     )
 }}
 -- One row per order line, incremental like stg_erp__orders (same watermark and merge).

@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='order_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['order_id'], 'unique': True}]
     )
 }}
 -- One row per order, incremental on the batch watermark: each run re-reads the batches

@@ -7,8 +7,7 @@ with
 
 source as (
 
-    select * from {{ source('crm', 'crm_customers') }}
-    where {{ unparsed_bronze_rows() }}
+    {{ unparsed_bronze_rows(source('crm', 'crm_customers')) }}
 
 ),
 

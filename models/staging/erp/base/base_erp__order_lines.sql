@@ -7,12 +7,14 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'erp_order_lines') }}
-    where {{ unparsed_bronze_rows(recheck="rejection_reason like 'awaiting%'") }}
+    {{ unparsed_bronze_rows(
+        source('erp', 'erp_order_lines'), recheck="rejection_reason like 'awaiting%'"
+    ) }}
 
 ),
 
-orders as (
+-- Not materialized: each reader below filters it differently.
+orders as not materialized (
 
     select * from {{ ref('base_erp__orders') }}
 
@@ -21,34 +23,6 @@ orders as (
 products as (
 
     select * from {{ ref('base_erp__products') }}
-
-),
-
-order_arrivals as (
-
-    select
-        order_id,
-        min(_batch_date) as first_batch_date
-    from orders
-    where rejection_reason is null
-    group by order_id
-
-),
-
-product_arrivals as (
-
-    select
-        product_id,
-        min(_batch_date) as first_batch_date
-    from products
-    where rejection_reason is null
-    group by product_id
-
-),
-
-latest_batch as (
-
-    select max(_batch_date) as batch_date from orders
 
 ),
 
@@ -71,6 +45,37 @@ renamed as materialized (
         _loaded_at,
         _load_order
     from source
+
+),
+
+order_arrivals as (
+
+    select
+        order_id,
+        min(_batch_date) as first_batch_date
+    from orders
+    where rejection_reason is null
+    {% if is_incremental() %}
+        and order_id in (select renamed.order_id from renamed)
+    {% endif %}
+    group by order_id
+
+),
+
+product_arrivals as (
+
+    select
+        product_id,
+        min(_batch_date) as first_batch_date
+    from products
+    where rejection_reason is null
+    group by product_id
+
+),
+
+latest_batch as (
+
+    select max(_batch_date) as batch_date from orders
 
 ),
 

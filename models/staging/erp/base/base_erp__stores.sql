@@ -2,8 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'erp_stores') }}
-    where {{ unparsed_bronze_rows() }}
+    {{ unparsed_bronze_rows(source('erp', 'erp_stores')) }}
 
 ),
 

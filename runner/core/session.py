@@ -1,0 +1,93 @@
+"""One dbt session for `runner build`: freshness, snapshots per batch, then the build.
+
+A dbt snapshot records the state it sees when it runs. When several batches arrive
+between two builds, snapshotting once would merge their changes into one version. So
+`runner build` replays every batch not yet snapshotted, oldest first, with
+var('as_of_batch'); the history is then the same however the batches arrived.
+
+Runs as ``python -m runner.core.session SPEC.json``: dbt runs in-process, the project is
+parsed once and every step reuses that manifest, so freshness, each replayed batch and
+the build do not each pay dbt's start-up and parse. The runner itself stays isolated
+from dbt. The outcome is written back to the spec's ``result_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import psycopg2
+from dbt.cli.main import dbtRunner
+
+
+def _record_batch(audit_schema: str, batch: str) -> None:
+    conn = psycopg2.connect(
+        host=os.environ["WAREHOUSE_HOST"], port=os.environ["WAREHOUSE_PORT"],
+        user=os.environ["WAREHOUSE_USER"], password=os.environ["WAREHOUSE_PASSWORD"],
+        dbname=os.environ["WAREHOUSE_DB"],
+    )
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                f"insert into {audit_schema}.snapshot_batches (batch_date) values (%s)",
+                (batch,),
+            )
+    finally:
+        conn.close()
+
+
+def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: list[str]) -> bool:
+    quiet = [*common, "--quiet"]
+    # Seeds and the base models the snapshots read (their tests run in the build).
+    parents = runner.invoke(
+        ["build", "--select", "+resource_type:snapshot", "--exclude", "resource_type:snapshot",
+         "--resource-type", "model", "--resource-type", "seed", *quiet]
+    )
+    if not parents.success:
+        print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
+        return False
+    for number, batch in enumerate(batches, start=1):
+        print(f"snapshots as of batch {batch} ({number}/{len(batches)})", flush=True)
+        # var('as_of_batch') is read when each snapshot's SQL is compiled, so the
+        # reused manifest still sees each batch's value.
+        result = runner.invoke(["snapshot", "--vars", json.dumps({"as_of_batch": batch}), *quiet])
+        if not result.success:
+            print(f"snapshots failed for batch {batch}", file=sys.stderr)
+            return False
+        _record_batch(audit_schema, batch)
+    return True
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    common = ["--project-dir", os.environ["WAREHOUSE_PROJECT_DIR_RESOLVED"]]
+    vars_args = spec["vars_args"]
+    outcome: dict = {"parsed": False, "freshness_ok": None, "replay_ok": None,
+                     "build_returncode": None}
+
+    def finish(code: int) -> int:
+        Path(spec["result_path"]).write_text(json.dumps(outcome))
+        return code
+
+    # Parsed with the vars the build gets, so dbt's partial-parse state stays valid.
+    parsed = dbtRunner().invoke(["parse", *vars_args, *common, "--quiet"])
+    if not parsed.success:
+        print("dbt could not parse the project", file=sys.stderr)
+        return finish(1)
+    outcome["parsed"] = True
+    runner = dbtRunner(manifest=parsed.result)
+    if spec["freshness"]:
+        outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
+    if spec["batches"]:
+        outcome["replay_ok"] = _replay(runner, spec["audit_schema"], spec["batches"], common)
+        if not outcome["replay_ok"]:
+            return finish(1)
+    build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
+    outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
+    return finish(outcome["build_returncode"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
