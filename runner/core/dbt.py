@@ -123,6 +123,9 @@ def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> 
     env["DBT_PROFILES_DIR"] = str(profiles_dir(settings))
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
+    # The Elementary anomaly tests are enabled only when its package is there to run them.
+    elementary = settings.project_dir / "dbt_packages" / "elementary" / "dbt_project.yml"
+    env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if elementary.is_file() else "off")
     if extra:
         env.update(extra)
     return env

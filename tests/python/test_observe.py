@@ -19,6 +19,7 @@ import pytest
 
 from conftest import PROJECT_DIR, query
 from runner.core import build as builder
+from runner.core import dbt
 from runner.core import generate as gen
 from runner.core import load as loader
 from runner.core import observe as obs
@@ -66,6 +67,18 @@ def test_report_without_package_fails_clearly(project, run_cli, tmp_path):
     assert "observability: off" in status.output
 
 
+def test_anomaly_tests_are_off_without_the_package(project):
+    settings = load_settings()
+    env = dbt.dbt_environment(settings)
+    assert env["WAREHOUSE_OBSERVABILITY"] == "off"
+    listed = subprocess.run(
+        [dbt.dbt_executable(), "ls", "--resource-type", "test", "--output", "name"],
+        cwd=project, env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stdout
+    assert "reconciles_with_fct_orders" in listed.stdout
+    assert "anomalies" not in listed.stdout
+
+
 def test_install_rejects_a_wrong_mirror(project, run_cli, tmp_path):
     (tmp_path / "elementary").mkdir()
     (tmp_path / "elementary" / "dbt_project.yml").write_text("name: elementary\nversion: 0.20.0\n")
@@ -93,6 +106,17 @@ def test_observability_records_runs_and_reports(project, database, run_cli, tmp_
     assert invocations >= 1
     results = query(settings, "select count(*) from elementary.elementary_test_results where status = 'warn'")[0][0]
     assert results >= 1
+
+    anomaly_tests = query(settings, """
+        select lower(table_name), test_short_name, test_type, test_sub_type, max(severity)
+        from elementary.elementary_test_results
+        where test_short_name like '%anomalies' group by 1, 2, 3, 4 order by 1, 2""")
+    assert anomaly_tests == [
+        ("fct_order_lines", "freshness_anomalies", "anomaly_detection", "generic", "warn"),
+        ("fct_order_lines", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
+        ("fct_orders", "freshness_anomalies", "anomaly_detection", "generic", "warn"),
+        ("fct_orders", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
+    ]
 
     report_path = tmp_path / "report.html"
     result = run_cli("report", "--out", str(report_path))
