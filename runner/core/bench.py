@@ -324,9 +324,12 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
     return header + "\n".join(lines) + "\n"
 
 
-def run(settings: Settings, scales: list[float], say, mirror: Path | None = None) -> list[ScaleResult]:
+def run(settings: Settings, scales: list[float], say, mirror: Path | None = None,
+        observability_at: float | None = None) -> list[ScaleResult]:
+    """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`."""
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
     try:
-        return [run_scale(settings, scale, work, say, mirror) for scale in scales]
+        return [run_scale(settings, scale, work, say, mirror if scale == observability_at else None)
+                for scale in scales]
     finally:
         shutil.rmtree(work, ignore_errors=True)
