@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.core import dbt, embedded
+from runner.core import dbt, embedded, observe
 from runner.errors import WarehouseError
 from runner.settings import Settings
 
@@ -95,6 +95,14 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # Parse, freshness and build share these vars. Inside the build the snapshots then
     # see the state of the last replayed batch: a no-op, and deterministic.
     vars_args, build_args = _split_vars(dbt_args)
+    selecting = ("-s", "--select", "--exclude", "--selector", "-m", "--models")
+    if observe.status(settings).enabled and not any(
+        arg.split("=", 1)[0] in selecting for arg in build_args
+    ):
+        # Elementary's own models only create the tables its hooks fill; `runner observe
+        # install` builds them once, and rebuilding them in every build costs more than the
+        # rest of its work.
+        build_args = [*build_args, "--exclude", "package:elementary"]
     if as_of and not vars_args:
         vars_args = ["--vars", json.dumps({"as_of_batch": as_of})]
     with tempfile.TemporaryDirectory(prefix="runner-build-") as scratch:
