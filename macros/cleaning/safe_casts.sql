@@ -34,13 +34,19 @@
 {%- endmacro %}
 
 {#-
-    The source row as JSON for a row that breaks a rule (what the quarantine keeps), null
-    for an accepted one: turning every row into JSON costs more than typing it.
-    `row` is the whole bronze row carried through as a column.
+    The closing columns of an ERP base model: the rule the row breaks, the source row as
+    JSON when it breaks one (what the quarantine keeps; null for an accepted row, since
+    turning every row into JSON costs more than typing it) and the lineage columns.
+    Expects `rejection_reason` and the whole bronze row as `_source_row`.
 -#}
-{% macro raw_record_if_rejected(row='_source_row', reason='rejection_reason') -%}
+{% macro checked_row_columns() -%}
+    rejection_reason,
     case
-        when {{ reason }} is not null
-            then to_jsonb({{ row }}) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
-    end
+        when rejection_reason is not null
+            then to_jsonb(_source_row) - array['_source_file', '_batch_date', '_loaded_at', '_load_order']
+    end as raw_record,
+    _source_file,
+    _batch_date,
+    _loaded_at,
+    _load_order
 {%- endmacro %}

@@ -42,3 +42,12 @@
 {% macro hash_pii(expression) -%}
     encode(sha256(convert_to('{{ env_var("WAREHOUSE_PII_SALT", "warehouse") }}' || {{ expression }}, 'UTF8')), 'hex')
 {%- endmacro %}
+
+{#- The bookkeeping columns of a dimension's missing member ('-1'): always valid. -#}
+{% macro missing_member_validity() -%}
+    0::bigint as source_load_order,
+    true as is_current,
+    true as is_first_version,
+    '1900-01-01'::timestamptz as valid_from,
+    null::timestamptz as valid_to
+{%- endmacro %}

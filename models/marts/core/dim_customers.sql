@@ -37,11 +37,7 @@ missing_member as (
         false as has_valid_email,
         false as has_valid_phone,
         null::timestamptz as created_at,
-        0::bigint as source_load_order,
-        true as is_current,
-        true as is_first_version,
-        '1900-01-01'::timestamptz as valid_from,
-        null::timestamptz as valid_to
+        {{ missing_member_validity() }}
 
 ),
 

@@ -23,11 +23,7 @@ missing_member as (
         null as brand,
         null as currency_code,
         null::numeric(18, 2) as unit_price_amount,
-        0::bigint as source_load_order,
-        true as is_current,
-        true as is_first_version,
-        '1900-01-01'::timestamptz as valid_from,
-        null::timestamptz as valid_to
+        {{ missing_member_validity() }}
 
 ),
 

@@ -22,11 +22,7 @@ missing_member as (
         null as country_code,
         'Unknown' as region,
         null::date as opened_date,
-        0::bigint as source_load_order,
-        true as is_current,
-        true as is_first_version,
-        '1900-01-01'::timestamptz as valid_from,
-        null::timestamptz as valid_to
+        {{ missing_member_validity() }}
 
 ),
 

@@ -94,8 +94,9 @@ dim_stores as not materialized (
     ),
 
 {% endif %}
--- Materialized: the few changed lines are found first, then keyed to the dimensions.
-changed_lines as materialized (
+-- Incremental runs find the few changed lines first (materialized), then key them to the
+-- dimensions; a full build reads every line straight through.
+changed_lines as {{ 'materialized' if is_incremental() else 'not materialized' }} (
 
     select
         order_lines.*,

@@ -40,20 +40,19 @@ dim_stores as not materialized (
 
 ),
 
-changed_orders as (
+{% if is_incremental() %}
+    -- Orders to rebuild: new or changed orders, orders with new or changed lines, and
+    -- orders keyed to a missing member ('-1') whose customer or store has since arrived.
+    changed_orders as (
 
-    select order_id from orders
-    {% if is_incremental() %}
+        select order_id from orders
         where _load_order
             > (select max(previous_run.order_load_order) from {{ this }} as previous_run)
-    {% endif %}
-    union
-    select order_id from order_lines
-    {% if is_incremental() %}
+        union
+        select order_id from order_lines
         where line_load_order
             > (select max(previous_run.max_line_load_order) from {{ this }} as previous_run)
         union
-        -- orders keyed to a missing member ('-1') whose customer or store has since arrived
         select previous_run.order_id from {{ this }} as previous_run
         where
             (
@@ -66,17 +65,20 @@ changed_orders as (
                 previous_run.store_key = '-1'
                 and previous_run.store_id in (select dim_stores.store_id from dim_stores)
             )
-    {% endif %}
 
-),
+    ),
 
--- Materialized: the few changed orders are found first, then totalled and keyed.
-changed as materialized (
+{% endif %}
+-- Incremental runs find the few changed orders first (materialized), then total and key
+-- them; a full build reads every order straight through.
+changed as {{ 'materialized' if is_incremental() else 'not materialized' }} (
 
     select orders.*
     from orders
-    inner join changed_orders
-        on orders.order_id = changed_orders.order_id
+    {% if is_incremental() %}
+        inner join changed_orders
+            on orders.order_id = changed_orders.order_id
+    {% endif %}
 
 ),
 
@@ -91,8 +93,10 @@ line_totals as (
         sum(order_lines.net_amount)::numeric(18, 2) as net_amount,
         max(order_lines.line_load_order) as max_line_load_order
     from order_lines
-    inner join changed_orders
-        on order_lines.order_id = changed_orders.order_id
+    {% if is_incremental() %}
+        inner join changed_orders
+            on order_lines.order_id = changed_orders.order_id
+    {% endif %}
     group by order_lines.order_id
 
 ),

@@ -62,12 +62,7 @@ final as (
         unit_price,
         unit_price_amount,
         updated_at,
-        rejection_reason,
-        {{ raw_record_if_rejected() }} as raw_record,
-        _source_file,
-        _batch_date,
-        _loaded_at,
-        _load_order
+        {{ checked_row_columns() }}
     from checked
 
 )

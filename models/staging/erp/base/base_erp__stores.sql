@@ -55,12 +55,7 @@ final as (
         country_code,
         region,
         opened_date,
-        rejection_reason,
-        {{ raw_record_if_rejected() }} as raw_record,
-        _source_file,
-        _batch_date,
-        _loaded_at,
-        _load_order
+        {{ checked_row_columns() }}
     from checked
 
 )
