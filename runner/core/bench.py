@@ -237,6 +237,8 @@ def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None
     loader.load(settings, landing)
     outcome = builder.run_build(settings, [], freshness=True)
     fig["incremental_s"] = time.perf_counter() - started
+    if outcome.build_returncode != 0:
+        raise RuntimeError(f"the incremental build failed at scale {scale}")
     fig["incremental_ratio"] = fig["incremental_s"] / fig["full_build_s"]
 
     say(f"scale {scale}: queries")

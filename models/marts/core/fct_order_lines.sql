@@ -54,13 +54,15 @@ dim_stores as not materialized (
 
         select
             max(line_load_order) as line_load_order,
-            max(order_load_order) as order_load_order
+            max(order_load_order) as order_load_order,
+            max(source_load_order) as source_load_order
         from {{ this }}
 
     ),
 
-    -- Lines to rebuild: new or changed lines, lines of new or changed orders, and lines
-    -- keyed to a missing member ('-1') whose customer, product or store has since arrived.
+    -- Lines to rebuild: new or changed lines, lines of new or changed orders, lines
+    -- accepted late because their product arrived after them, and lines keyed to a
+    -- missing member ('-1') whose customer, product or store has since arrived.
     changed_ids as (
 
         select order_lines.order_line_id
@@ -72,6 +74,20 @@ dim_stores as not materialized (
         inner join orders
             on order_lines.order_id = orders.order_id
         where orders._load_order > (select watermark.order_load_order from watermark)
+        union
+        select order_lines.order_line_id
+        from order_lines
+        where
+            order_lines.product_id in (
+                select dim_products.product_id from dim_products
+                where
+                    dim_products.source_load_order
+                    > (select watermark.source_load_order from watermark)
+            )
+            and not exists (
+                select from {{ this }} as previous_run
+                where previous_run.order_line_id = order_lines.order_line_id
+            )
         union
         select previous_run.order_line_id
         from {{ this }} as previous_run

@@ -41,7 +41,7 @@ dim_stores as not materialized (
 ),
 
 {% if is_incremental() %}
-    -- Orders to rebuild: new or changed orders, orders with new or changed lines, and
+    -- Orders to rebuild: new or changed orders, orders with new, changed or late lines, and
     -- orders keyed to a missing member ('-1') whose customer or store has since arrived.
     changed_orders as (
 
@@ -49,9 +49,16 @@ dim_stores as not materialized (
         where _load_order
             > (select max(previous_run.order_load_order) from {{ this }} as previous_run)
         union
+        -- lines touched by any source row loaded since (new lines, lines accepted late)
         select order_id from order_lines
-        where line_load_order
-            > (select max(previous_run.max_line_load_order) from {{ this }} as previous_run)
+        where source_load_order > (
+                select
+                    greatest(
+                        max(previous_run.order_load_order),
+                        max(previous_run.max_line_load_order)
+                    )
+                from {{ this }} as previous_run
+            )
         union
         select previous_run.order_id from {{ this }} as previous_run
         where
