@@ -51,3 +51,16 @@
     '1900-01-01'::timestamptz as valid_from,
     null::timestamptz as valid_to
 {%- endmacro %}
+
+{#-
+    True for a fact row of `previous` keyed to the missing member ('-1') of `dimension`
+    whose member has since arrived there: the rows an incremental fact must key again.
+-#}
+{% macro missing_member_arrived(dimension, alias, business_key, previous='previous_run') -%}
+    (
+        {{ previous }}.{{ alias }}_key = '-1'
+        and {{ previous }}.{{ business_key }} in (
+            select {{ dimension }}.{{ business_key }} from {{ dimension }}
+        )
+    )
+{%- endmacro %}

@@ -124,8 +124,9 @@ def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> 
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
     # The Elementary anomaly tests are enabled only when its package is there to run them.
-    elementary = settings.project_dir / "dbt_packages" / "elementary" / "dbt_project.yml"
-    env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if elementary.is_file() else "off")
+    from runner.core import observe  # observe builds on this module
+
+    env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if observe.status(settings).enabled else "off")
     if extra:
         env.update(extra)
     return env

@@ -22,20 +22,12 @@ import psycopg2
 from dbt.cli.main import dbtRunner
 
 
-def _record_batch(audit_schema: str, batch: str) -> None:
-    conn = psycopg2.connect(
+def _connect():
+    return psycopg2.connect(
         host=os.environ["WAREHOUSE_HOST"], port=os.environ["WAREHOUSE_PORT"],
         user=os.environ["WAREHOUSE_USER"], password=os.environ["WAREHOUSE_PASSWORD"],
         dbname=os.environ["WAREHOUSE_DB"],
     )
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                f"insert into {audit_schema}.snapshot_batches (batch_date) values (%s)",
-                (batch,),
-            )
-    finally:
-        conn.close()
 
 
 def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: list[str]) -> bool:
@@ -48,15 +40,26 @@ def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: li
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
-    for number, batch in enumerate(batches, start=1):
-        print(f"snapshots as of batch {batch} ({number}/{len(batches)})", flush=True)
-        # var('as_of_batch') is read when each snapshot's SQL is compiled, so the
-        # reused manifest still sees each batch's value.
-        result = runner.invoke(["snapshot", "--vars", json.dumps({"as_of_batch": batch}), *quiet])
-        if not result.success:
-            print(f"snapshots failed for batch {batch}", file=sys.stderr)
-            return False
-        _record_batch(audit_schema, batch)
+    conn = _connect()
+    conn.autocommit = True
+    try:
+        for number, batch in enumerate(batches, start=1):
+            print(f"snapshots as of batch {batch} ({number}/{len(batches)})", flush=True)
+            # var('as_of_batch') is read when each snapshot's SQL is compiled, so the
+            # reused manifest still sees each batch's value.
+            result = runner.invoke(
+                ["snapshot", "--vars", json.dumps({"as_of_batch": batch}), *quiet]
+            )
+            if not result.success:
+                print(f"snapshots failed for batch {batch}", file=sys.stderr)
+                return False
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"insert into {audit_schema}.snapshot_batches (batch_date) values (%s)",
+                    (batch,),
+                )
+    finally:
+        conn.close()
     return True
 
 

@@ -92,20 +92,9 @@ dim_stores as not materialized (
         select previous_run.order_line_id
         from {{ this }} as previous_run
         where
-            (
-                previous_run.customer_key = '-1'
-                and previous_run.customer_id in (
-                    select dim_customers.customer_id from dim_customers
-                )
-            )
-            or (
-                previous_run.product_key = '-1'
-                and previous_run.product_id in (select dim_products.product_id from dim_products)
-            )
-            or (
-                previous_run.store_key = '-1'
-                and previous_run.store_id in (select dim_stores.store_id from dim_stores)
-            )
+            {{ missing_member_arrived('dim_customers', 'customer', 'customer_id') }}
+            or {{ missing_member_arrived('dim_products', 'product', 'product_id') }}
+            or {{ missing_member_arrived('dim_stores', 'store', 'store_id') }}
 
     ),
 
