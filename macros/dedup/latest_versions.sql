@@ -34,7 +34,7 @@
 -#}
 {% macro batch_lookback_filter(column='_batch_date') -%}
     {%- if is_incremental() -%}
-        {{ column }} >= (select max(previous_run.{{ column }}) from {{ this }} as previous_run)
+        {{ column }} >= {{ previous_run_value('max(' ~ column ~ ')') }}
         - {{ var('order_lateness_days') }}
     {%- else -%}
         true

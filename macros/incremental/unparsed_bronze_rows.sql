@@ -8,14 +8,14 @@
 {% macro unparsed_bronze_rows(relation, recheck=none) -%}
     select * from {{ relation }}
     {%- if is_incremental() %}
-        where _load_order > (select coalesce(max(parsed._load_order), 0) from {{ this }} as parsed)
+        where _load_order > {{ previous_run_value('max(_load_order)', default='0') }}
         {%- if recheck %}
             union all
             select * from {{ relation }}
             where
-                _batch_date >= (
-                    select min(parsed._batch_date) from {{ this }} as parsed where {{ recheck }}
-                )
+                _batch_date >= {{ previous_run_value(
+                    'min(_batch_date) filter (where ' ~ recheck ~ ')'
+                ) }}
                 and _load_order in (
                     select parsed._load_order from {{ this }} as parsed where {{ recheck }}
                 )

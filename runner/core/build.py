@@ -63,16 +63,6 @@ def pending_batches(settings: Settings, audit_schema: str) -> list[str]:
         conn.close()
 
 
-def latest_batch(settings: Settings, audit_schema: str) -> str | None:
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"select max(batch_date)::text from {audit_schema}.snapshot_batches")
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
-
-
 def _split_vars(dbt_args: list[str]) -> tuple[list[str], list[str]]:
     """(the --vars given by the user, the other arguments)."""
     rest, given = [], []
@@ -91,9 +81,11 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     dbt.dbt_executable()  # a clear error when dbt is not installed
     audit_schema = ensure_audit(settings)
     batches = pending_batches(settings, audit_schema)
-    as_of = batches[-1] if batches else latest_batch(settings, audit_schema)
-    # Parse, freshness and build share these vars. Inside the build the snapshots then
-    # see the state of the last replayed batch: a no-op, and deterministic.
+    # Parse, freshness and build share the user's vars only: the replay passes
+    # var('as_of_batch') to each snapshot run, so the parsed project stays the same from one
+    # build to the next and dbt's partial parse holds (a changed var forces a full parse).
+    # The build's own snapshot step then compares the same rows the last replayed batch
+    # wrote, a no-op.
     vars_args, build_args = _split_vars(dbt_args)
     selecting = ("-s", "--select", "--exclude", "--selector", "-m", "--models")
     if observe.status(settings).enabled and not any(
@@ -103,8 +95,6 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         # install` builds them once, and rebuilding them in every build costs more than the
         # rest of its work.
         build_args = [*build_args, "--exclude", "package:elementary"]
-    if as_of and not vars_args:
-        vars_args = ["--vars", json.dumps({"as_of_batch": as_of})]
     with tempfile.TemporaryDirectory(prefix="runner-build-") as scratch:
         spec_path = Path(scratch) / "spec.json"
         result_path = Path(scratch) / "result.json"

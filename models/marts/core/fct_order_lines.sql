@@ -50,16 +50,6 @@ dim_stores as not materialized (
 ),
 
 {% if is_incremental() %}
-    watermark as (
-
-        select
-            max(line_load_order) as line_load_order,
-            max(order_load_order) as order_load_order,
-            max(source_load_order) as source_load_order
-        from {{ this }}
-
-    ),
-
     -- Lines to rebuild: new or changed lines, lines of new or changed orders, lines
     -- accepted late because their product arrived after them, and lines keyed to a
     -- missing member ('-1') whose customer, product or store has since arrived.
@@ -67,13 +57,13 @@ dim_stores as not materialized (
 
         select order_lines.order_line_id
         from order_lines
-        where order_lines._load_order > (select watermark.line_load_order from watermark)
+        where order_lines._load_order > {{ previous_run_value('max(line_load_order)') }}
         union
         select order_lines.order_line_id
         from order_lines
         inner join orders
             on order_lines.order_id = orders.order_id
-        where orders._load_order > (select watermark.order_load_order from watermark)
+        where orders._load_order > {{ previous_run_value('max(order_load_order)') }}
         union
         select order_lines.order_line_id
         from order_lines
@@ -82,7 +72,7 @@ dim_stores as not materialized (
                 select dim_products.product_id from dim_products
                 where
                     dim_products.source_load_order
-                    > (select watermark.source_load_order from watermark)
+                    > {{ previous_run_value('max(source_load_order)') }}
             )
             and not exists (
                 select from {{ this }} as previous_run

@@ -46,19 +46,13 @@ dim_stores as not materialized (
     changed_orders as (
 
         select order_id from orders
-        where _load_order
-            > (select max(previous_run.order_load_order) from {{ this }} as previous_run)
+        where _load_order > {{ previous_run_value('max(order_load_order)') }}
         union
         -- lines touched by any source row loaded since (new lines, lines accepted late)
         select order_id from order_lines
-        where source_load_order > (
-                select
-                    greatest(
-                        max(previous_run.order_load_order),
-                        max(previous_run.max_line_load_order)
-                    )
-                from {{ this }} as previous_run
-            )
+        where source_load_order > {{ previous_run_value(
+            'greatest(max(order_load_order), max(max_line_load_order))'
+        ) }}
         union
         select previous_run.order_id from {{ this }} as previous_run
         where

@@ -35,8 +35,7 @@ changed_days as (
     select distinct order_date
     from order_lines
     {% if is_incremental() %}
-        where source_load_order
-            > (select max(previous_run.max_source_load_order) from {{ this }} as previous_run)
+        where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
     {% endif %}
 
 ),

@@ -17,25 +17,23 @@ children as (
 
 ),
 
-cutoff as (
-
-    select max(arrived_at) - {{ lateness }} as settled_before
-    from children
-
-),
-
 parents as (
 
     select {{ field }} as parent_key from {{ to }}
 
 )
 
+-- The cutoff is a scalar subquery, computed once. As a joined one-row CTE the planner
+-- could put its aggregate inside a nested loop and recompute it for every orphan row.
 select children.child_key, children.arrived_at
 from children
-cross join cutoff
-left join parents
-    on children.child_key = parents.parent_key
-where parents.parent_key is null
-    and children.arrived_at <= cutoff.settled_before
+where
+    not exists (
+        select from parents
+        where parents.parent_key = children.child_key
+    )
+    and children.arrived_at <= (
+        select max(latest.arrived_at) - {{ lateness }} from children as latest
+    )
 
 {% endtest %}
