@@ -84,8 +84,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # Parse, freshness and build share the user's vars only: the replay passes
     # var('as_of_batch') to each snapshot run, so the parsed project stays the same from one
     # build to the next and dbt's partial parse holds (a changed var forces a full parse).
-    # The build's own snapshot step then compares the same rows the last replayed batch
-    # wrote, a no-op.
+    # The build's own snapshot step applies the newest batch.
     vars_args, build_args = _split_vars(dbt_args)
     selecting = ("-s", "--select", "--exclude", "--selector", "-m", "--models")
     if observe.status(settings).enabled and not any(

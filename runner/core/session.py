@@ -2,8 +2,10 @@
 
 A dbt snapshot records the state it sees when it runs. When several batches arrive
 between two builds, snapshotting once would merge their changes into one version. So
-`runner build` replays every batch not yet snapshotted, oldest first, with
-var('as_of_batch'); the history is then the same however the batches arrived.
+`runner build` replays every batch not yet snapshotted but the newest, oldest first, with
+var('as_of_batch'); the build's own snapshot step then applies the newest batch (its clock
+is the end of that batch day, see macros/snapshots/snapshot_get_time.sql). The history is
+the same however the batches arrived, and a daily build replays nothing.
 
 Runs as ``python -m runner.core.session SPEC.json``: dbt runs in-process, the project is
 parsed once and every step reuses that manifest, so freshness, each replayed batch and
@@ -53,14 +55,25 @@ def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: li
             if not result.success:
                 print(f"snapshots failed for batch {batch}", file=sys.stderr)
                 return False
-            with conn.cursor() as cur:
-                cur.execute(
-                    f"insert into {audit_schema}.snapshot_batches (batch_date) values (%s)",
-                    (batch,),
-                )
+            _record(conn, audit_schema, batch)
     finally:
         conn.close()
     return True
+
+
+def _record(conn, audit_schema: str, batch: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            f"insert into {audit_schema}.snapshot_batches (batch_date) values (%s)", (batch,)
+        )
+
+
+def _snapshots_applied(manifest, build) -> bool:
+    """Whether every snapshot of the project ran successfully in this build."""
+    snapshots = {uid for uid, node in manifest.nodes.items() if node.resource_type == "snapshot"}
+    results = getattr(build.result, "results", None) or []
+    done = {r.node.unique_id for r in results if str(r.status) == "success"}
+    return bool(snapshots) and snapshots <= done
 
 
 def main(spec_path: str) -> int:
@@ -83,12 +96,23 @@ def main(spec_path: str) -> int:
     runner = dbtRunner(manifest=parsed.result)
     if spec["freshness"]:
         outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
-    if spec["batches"]:
-        outcome["replay_ok"] = _replay(runner, spec["audit_schema"], spec["batches"], common)
+    older, newest = spec["batches"][:-1], spec["batches"][-1:]
+    if older:
+        outcome["replay_ok"] = _replay(runner, spec["audit_schema"], older, common)
         if not outcome["replay_ok"]:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
     outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
+    # The newest batch counts as applied once the build's snapshots ran; if they did not
+    # (deselected, failed), the next build applies it.
+    if newest and _snapshots_applied(parsed.result, build):
+        conn = _connect()
+        conn.autocommit = True
+        try:
+            _record(conn, spec["audit_schema"], newest[0])
+        finally:
+            conn.close()
+        outcome["applied"] = newest
     return finish(outcome["build_returncode"])
 
 

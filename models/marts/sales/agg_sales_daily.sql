@@ -12,7 +12,9 @@
 -- changed fact row is recomputed whole. Cancelled orders count separately, not as revenue.
 with
 
-order_lines as (
+-- Not materialized: read twice on incremental runs, and inlining lets the day filter use
+-- the index instead of copying the whole fact.
+order_lines as not materialized (
 
     select * from {{ ref('fct_order_lines') }}
 
@@ -30,16 +32,16 @@ dim_stores as (
 
 ),
 
-changed_days as (
+{% if is_incremental() %}
+    changed_days as (
 
-    select distinct order_date
-    from order_lines
-    {% if is_incremental() %}
+        select distinct order_date
+        from order_lines
         where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
-    {% endif %}
 
-),
+    ),
 
+{% endif %}
 lines_to_aggregate as (
 
     select
@@ -49,8 +51,10 @@ lines_to_aggregate as (
         dim_stores.sales_channel,
         dim_products.category as product_category
     from order_lines
-    inner join changed_days
-        on order_lines.order_date = changed_days.order_date
+    {% if is_incremental() %}
+        inner join changed_days
+            on order_lines.order_date = changed_days.order_date
+    {% endif %}
     inner join dim_stores
         on order_lines.store_key = dim_stores.store_key
     inner join dim_products
