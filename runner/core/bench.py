@@ -36,8 +36,7 @@ QUERIES = {
         "group by 1, 2",
     ),
     "top products": (
-        "select p.product_name, sum(f.net_amount) r from gold.fct_order_lines f "
-        "join gold.dim_products p using (product_key) where not f.is_cancelled "
+        "select product_name, sum(net_revenue_amount) r from gold.agg_sales_product_monthly "
         "group by 1 order by r desc limit 10",
         "select p.product_name, sum(l.net_amount) r from silver.stg_erp__order_lines l "
         "join silver.stg_erp__orders o using (order_id) join silver.stg_erp__products p "
