@@ -288,10 +288,13 @@ def test_killed_build_recovers_to_the_same_gold(built, landing):
 
 def test_late_source_fails_runner_build(built, run_cli, monkeypatch):
     once, _, _ = built
-    query(once, "update bronze.erp_products set _loaded_at = now() - interval '3 days'")
+    # Freshness reads the load log: the products file was last loaded three days ago.
+    late = "update bronze.load_log set started_at = started_at - interval '3 days' " \
+        "where entity = 'products'"
+    query(once, late)
     monkeypatch.setenv("WAREHOUSE_DB", once.dbname)
     result = run_cli("build", "--select", "dim_date")
     assert result.exit_code == 1
     assert "`dbt source freshness` reports a source late beyond its error threshold" in result.output
-    query(once, "update bronze.erp_products set _loaded_at = now()")
+    query(once, late.replace("- interval", "+ interval"))
     assert run_cli("build", "--select", "dim_date").exit_code == 0
