@@ -85,7 +85,8 @@ def stale_sources(manifest) -> list[str]:
     problems = []
     for source in manifest["sources"].values():
         freshness = source.get("freshness") or {}
-        if not (freshness.get("error_after") or {}).get("count") or not source.get("loaded_at_field"):
+        loaded_at = source.get("loaded_at_field") or source.get("loaded_at_query")
+        if not (freshness.get("error_after") or {}).get("count") or not loaded_at:
             problems.append(f"source {source['name']} has no freshness")
     return problems
 
@@ -117,9 +118,11 @@ def test_gate_catches_a_missing_primary_key_test(manifest):
 def test_gate_catches_missing_contract_and_freshness(manifest):
     broken = copy.deepcopy(manifest)
     next(n for n in models(broken) if n["name"] == "dim_date")["config"]["contract"]["enforced"] = False
-    next(iter(broken["sources"].values()))["freshness"] = None
+    sources = iter(broken["sources"].values())
+    next(sources)["freshness"] = None
+    next(sources)["loaded_at_query"] = None
     assert uncontracted(broken) == ["dim_date has no enforced contract"]
-    assert len(stale_sources(broken)) == 1
+    assert len(stale_sources(broken)) == 2
 
 
 def test_docs_generate_succeeds(manifest):
