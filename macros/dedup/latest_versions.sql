@@ -28,15 +28,31 @@
 {%- endmacro %}
 
 {#-
-    Incremental window on the batch watermark: on an incremental run, the batches of the
-    last var('order_lateness_days') days before the newest one already built, and anything
-    newer; on a full build, everything.
+    The accepted rows a staging model must merge on an incremental run: base rows loaded
+    since its newest merged row (by load order), plus rows of the last
+    var('order_lateness_days') days of batches that are newer than the version merged for
+    their key (or whose key is missing): lines accepted late, once their order or product
+    arrived, keep their old load order. Every row on a full build. Reading the batch
+    window whole instead re-merged a full monthly batch on the first day after a backfill.
 -#}
-{% macro batch_lookback_filter(column='_batch_date') -%}
-    {%- if is_incremental() -%}
-        {{ column }} >= {{ previous_run_value('max(' ~ column ~ ')') }}
-        - {{ var('order_lateness_days') }}
-    {%- else -%}
-        true
-    {%- endif -%}
+{% macro unmerged_rows(relation, key, where='true') -%}
+    select * from {{ relation }} as parsed
+    where {{ where }}
+    {%- if is_incremental() %}
+        {%- set merged_up_to = previous_run_value('max(_load_order)', default='0') %}
+        and parsed._load_order > {{ merged_up_to }}
+    union all
+    select * from {{ relation }} as parsed
+    where {{ where }}
+        and parsed._load_order <= {{ merged_up_to }}
+        and parsed._batch_date
+        >= {{ previous_run_value('max(_batch_date)') }} - {{ var('order_lateness_days') }}
+        and not exists (
+            select from {{ this }} as merged
+            where
+                merged.{{ key }} = parsed.{{ key }}
+                and (merged.updated_at, merged._load_order)
+                >= (parsed.updated_at, parsed._load_order)
+        )
+    {%- endif %}
 {%- endmacro %}

@@ -11,8 +11,7 @@ with
 
 order_lines as (
 
-    select * from {{ ref('base_erp__order_lines') }}
-    where rejection_reason is null and {{ batch_lookback_filter() }}
+    {{ unmerged_rows(ref('base_erp__order_lines'), 'order_line_id', 'rejection_reason is null') }}
 
 ),
 

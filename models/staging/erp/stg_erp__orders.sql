@@ -7,15 +7,14 @@
         indexes=[{'columns': ['order_id'], 'unique': True}]
     )
 }}
--- One row per order, incremental on the batch watermark: each run re-reads the batches
--- of the last var('order_lateness_days') days plus anything newer, and merges them with
--- the versions already here, so the latest version wins exactly as in a full refresh.
+-- One row per order, incremental: each run merges the base rows not merged yet (see
+-- macros/dedup/latest_versions.sql, unmerged_rows) with the versions already here, so
+-- the latest version wins exactly as in a full refresh.
 with
 
 orders as (
 
-    select * from {{ ref('base_erp__orders') }}
-    where rejection_reason is null and {{ batch_lookback_filter() }}
+    {{ unmerged_rows(ref('base_erp__orders'), 'order_id', 'rejection_reason is null') }}
 
 ),
 
