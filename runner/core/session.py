@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import psycopg2
@@ -25,11 +26,13 @@ from dbt.cli.main import dbtRunner
 
 
 def _connect():
-    return psycopg2.connect(
+    conn = psycopg2.connect(
         host=os.environ["WAREHOUSE_HOST"], port=os.environ["WAREHOUSE_PORT"],
         user=os.environ["WAREHOUSE_USER"], password=os.environ["WAREHOUSE_PASSWORD"],
         dbname=os.environ["WAREHOUSE_DB"],
     )
+    conn.autocommit = True
+    return conn
 
 
 def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: list[str]) -> bool:
@@ -42,9 +45,7 @@ def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: li
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
-    conn = _connect()
-    conn.autocommit = True
-    try:
+    with closing(_connect()) as conn:
         for number, batch in enumerate(batches, start=1):
             print(f"snapshots as of batch {batch} ({number}/{len(batches)})", flush=True)
             # var('as_of_batch') is read when each snapshot's SQL is compiled, so the
@@ -56,8 +57,6 @@ def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: li
                 print(f"snapshots failed for batch {batch}", file=sys.stderr)
                 return False
             _record(conn, audit_schema, batch)
-    finally:
-        conn.close()
     return True
 
 
@@ -106,13 +105,8 @@ def main(spec_path: str) -> int:
     # The newest batch counts as applied once the build's snapshots ran; if they did not
     # (deselected, failed), the next build applies it.
     if newest and _snapshots_applied(parsed.result, build):
-        conn = _connect()
-        conn.autocommit = True
-        try:
+        with closing(_connect()) as conn:
             _record(conn, spec["audit_schema"], newest[0])
-        finally:
-            conn.close()
-        outcome["applied"] = newest
     return finish(outcome["build_returncode"])
 
 
