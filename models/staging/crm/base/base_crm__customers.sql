@@ -59,9 +59,10 @@ standardised as (
 
 ),
 
--- Materialized: the checks below read the cleaned columns several times, and an inlined
--- CTE would repeat the cleaning at every reference.
-cleaned as materialized (
+-- Computed once per row: `offset 0` stops the planner from inlining this subquery into
+-- the checks below, which read each column several times. Unlike a materialized CTE it
+-- runs in parallel workers and never spills to disk (a fence, not paging: AM09 is off).
+cleaned as (
 
     select
         *,
@@ -83,6 +84,7 @@ cleaned as materialized (
         lower({{ clean_text('segment_raw') }}) as customer_segment,
         lower({{ clean_text('loyalty_tier_raw') }}) as loyalty_tier
     from standardised
+    offset 0  -- noqa: AM09
 
 ),
 

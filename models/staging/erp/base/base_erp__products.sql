@@ -6,9 +6,10 @@ source as (
 
 ),
 
--- Materialized: the checks below read each typed column several times, and an inlined
--- CTE would repeat its regex-guarded cast at every reference.
-renamed as materialized (
+-- Computed once per row: `offset 0` stops the planner from inlining this subquery into
+-- the checks below, which read each column several times. Unlike a materialized CTE it
+-- runs in parallel workers and never spills to disk (a fence, not paging: AM09 is off).
+renamed as (
 
     select
         {{ clean_text('product_id') }} as product_id,
@@ -29,6 +30,7 @@ renamed as materialized (
         _loaded_at,
         _load_order
     from source
+    offset 0  -- noqa: AM09
 
 ),
 
