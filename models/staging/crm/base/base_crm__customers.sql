@@ -59,9 +59,8 @@ standardised as (
 
 ),
 
--- Computed once per row: `offset 0` stops the planner from inlining this subquery into
--- the checks below, which read each column several times. Unlike a materialized CTE it
--- runs in parallel workers and never spills to disk (a fence, not paging: AM09 is off).
+-- Computed once per row and in parallel workers: `offset 0` is a fence against inlining
+-- into the checks below, not paging (AM09 off; see DECISIONS.md, build speed).
 cleaned as (
 
     select
