@@ -452,7 +452,25 @@ def load_state(folder: Path) -> State:
             f"{folder} holds no generated data ({STATE_FILE} missing). Run "
             f"`runner generate --out {folder}` first."
         )
-    return State(**json.loads(path.read_text()))
+    try:
+        saved = json.loads(path.read_text())
+    except ValueError as error:
+        raise WarehouseError(f"{path} is not valid JSON ({error}); it cannot be extended.") from error
+    known = {item.name for item in fields(State)}
+    # A folder written by another version of the generator: its state lacks what a next
+    # day needs (the id ranges) or has fields this version does not know.
+    usable = (
+        isinstance(saved, dict)
+        and {"seed", "scale", "dirt"} <= set(saved) <= known
+        and (not saved.get("batches") or (saved.get("order_ranges") and saved.get("customer_ranges")))
+    )
+    if not usable:
+        raise WarehouseError(
+            f"{path} was written by another version of `runner generate`, so this version "
+            f"cannot add days to it. Generate a new folder (`runner generate --out NEW_FOLDER`) "
+            "and load it into a fresh database."
+        )
+    return State(**saved)
 
 
 def month_ends(start: dt.date, months: int) -> list[tuple[dt.date, int]]:

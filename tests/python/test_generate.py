@@ -141,3 +141,19 @@ def test_cli_rejects_bad_arguments(run_cli, tmp_path):
     result = run_cli("generate", "--out", str(tmp_path / "none"), "--next-day")
     assert result.exit_code == 1 and "holds no generated data" in result.output
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+@pytest.mark.parametrize("edit", ["old_version", "not_json"])
+def test_next_day_refuses_a_state_it_cannot_extend(tmp_path, landing, edit):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    saved = json.loads((landing / gen.STATE_FILE).read_text())
+    if edit == "old_version":  # written before the generator kept id ranges
+        del saved["order_ranges"], saved["customer_ranges"]
+        text = json.dumps(saved)
+    else:
+        text = json.dumps(saved)[:-40]
+    (folder / gen.STATE_FILE).write_text(text)
+    with pytest.raises(gen.WarehouseError, match="runner generate --out NEW_FOLDER|not valid JSON"):
+        gen.next_day(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [gen.STATE_FILE]  # nothing written
