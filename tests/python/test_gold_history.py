@@ -157,6 +157,23 @@ def test_incremental_equals_full_refresh(built):
     assert refreshed == incremental
 
 
+def test_a_missing_gold_primary_key_fails_the_build(built):
+    """Gold keys are enforced by constraints, not tests; a table without its declared
+    key (an incremental model built before the key was declared) must fail the build."""
+    once, _, _ = built
+    (name,) = query(once, """select conname from pg_constraint
+        where conrelid = 'gold.agg_sales_daily'::regclass and contype = 'p'""")[0]
+    query(once, f'alter table gold.agg_sales_daily drop constraint "{name}"')
+    try:
+        assert builder.run_build(once, []).build_returncode != 0
+        failures = query(once, "select table_name, problem from test_failures.assert_gold_primary_keys_exist")
+        assert failures == [("agg_sales_daily", "declared primary key missing in the database")]
+    finally:
+        query(once, "alter table gold.agg_sales_daily "
+                    "add primary key (order_date, store_id, product_category)")
+    assert build(once).build_returncode == 0
+
+
 def test_revenue_reconciles_with_silver_per_day(built):
     once, _, _ = built
     mismatches = query(once, """

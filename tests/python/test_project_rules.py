@@ -1,7 +1,8 @@
 """Project rules a reviewer holds us to, checked on dbt's own manifest.
 
 Documentation gate: every silver and gold model is described, every gold column is
-described and typed, every model has a primary-key test, every source has freshness.
+described and typed, every model has a primary-key test or an enforced primary-key
+constraint, every source has freshness.
 Each check is also shown to fail on a manifest with the defect planted in it.
 """
 
@@ -62,9 +63,20 @@ def untested(manifest) -> list[str]:
         if node["name"].startswith("base_"):
             continue  # base views: every row, keys may be missing by design (tested via stg)
         names = tested.get(node["unique_id"], set())
-        if not ({"unique", "not_null"} <= names or "unique_combination" in names):
+        if not ({"unique", "not_null"} <= names or "unique_combination" in names
+                or enforced_primary_key(node)):
             problems.append(f"{node['name']} has no primary-key test")
     return problems
+
+
+def enforced_primary_key(node) -> bool:
+    """A primary key in an enforced contract: PostgreSQL itself rejects a duplicate or
+    null key, so a unique/not_null test beside it could never fail."""
+    if not node["config"]["contract"]["enforced"]:
+        return False
+    constraints = [*node.get("constraints", []),
+                   *(c for column in node["columns"].values() for c in column.get("constraints", []))]
+    return any(c["type"] == "primary_key" for c in constraints)
 
 
 def uncontracted(manifest) -> list[str]:
@@ -110,9 +122,19 @@ def test_gate_catches_a_missing_model_description(manifest):
 def test_gate_catches_a_missing_primary_key_test(manifest):
     broken = copy.deepcopy(manifest)
     broken["nodes"] = {k: v for k, v in broken["nodes"].items()
-                       if not (v["resource_type"] == "test" and "dim_stores" in str(v["depends_on"]["nodes"])
+                       if not (v["resource_type"] == "test" and "stg_erp__stores" in str(v["depends_on"]["nodes"])
                                and v.get("test_metadata", {}).get("name") == "unique")}
-    assert "dim_stores has no primary-key test" in untested(broken)
+    assert untested(broken) == ["stg_erp__stores has no primary-key test"]
+
+
+def test_gate_catches_a_missing_primary_key_constraint(manifest):
+    broken = copy.deepcopy(manifest)
+    dim = next(n for n in models(broken) if n["name"] == "dim_stores")
+    dim["columns"]["store_key"]["constraints"] = []
+    agg = next(n for n in models(broken) if n["name"] == "agg_sales_daily")
+    agg["config"]["contract"]["enforced"] = False  # an unenforced key is no key
+    assert sorted(untested(broken)) == [
+        "agg_sales_daily has no primary-key test", "dim_stores has no primary-key test"]
 
 
 def test_gate_catches_missing_contract_and_freshness(manifest):
