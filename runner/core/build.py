@@ -94,6 +94,14 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         # install` builds them once, and rebuilding them in every build costs more than the
         # rest of its work.
         build_args = [*build_args, "--exclude", "package:elementary"]
+    if not any(arg.split("=", 1)[0] in ("--resource-type", "--resource-types",
+                                        "--exclude-resource-type", "--exclude-resource-types")
+               for arg in build_args):
+        # Unit tests check model logic on fixed inputs, so data arriving cannot change their
+        # result: dbt advises running them in development and CI, not in every production
+        # build. `make test` runs them (tests/python/test_gold_history.py); so does plain
+        # `dbt build`.
+        build_args = [*build_args, "--exclude-resource-type", "unit_test"]
     with tempfile.TemporaryDirectory(prefix="runner-build-") as scratch:
         spec_path = Path(scratch) / "spec.json"
         result_path = Path(scratch) / "result.json"

@@ -8,6 +8,7 @@ build must equal a full refresh; each day must add exactly its own facts and ver
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from conftest import query
 from runner.core import build as builder
+from runner.core import dbt
 from runner.core import embedded
 from runner.core import generate as gen
 from runner.core import load as loader
@@ -172,6 +174,18 @@ def test_a_missing_gold_primary_key_fails_the_build(built):
         query(once, "alter table gold.agg_sales_daily "
                     "add primary key (order_date, store_id, product_category)")
     assert build(once).build_returncode == 0
+
+
+def test_unit_tests_pass_though_runner_build_leaves_them_out(built):
+    once, _, _ = built
+    build(once)
+    run = json.loads((once.project_dir / "target" / "run_results.json").read_text())
+    kinds = {result["unique_id"].split(".")[0] for result in run["results"]}
+    assert "unit_test" not in kinds and {"model", "test"} <= kinds
+    result = dbt.run_dbt(once, ["test", "--select", "test_type:unit"], capture=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    passed = re.search(r"PASS=(\d+) WARN=0 ERROR=0", result.stdout)
+    assert passed and int(passed.group(1)) >= 7, result.stdout[-3000:]
 
 
 def test_revenue_reconciles_with_silver_per_day(built):
