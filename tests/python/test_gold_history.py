@@ -23,7 +23,8 @@ from runner.core import generate as gen
 from runner.core import load as loader
 
 GOLD = ["dim_customers", "dim_products", "dim_stores", "fct_order_lines", "fct_orders",
-        "agg_sales_daily", "agg_sales_monthly", "rpt_customer_lifetime_value",
+        "agg_sales_daily", "agg_sales_monthly", "agg_sales_product_monthly",
+        "rpt_customer_lifetime_value",
         "rpt_cohort_retention", "rpt_business_kpis_monthly", "rpt_data_quality_batches"]
 DAYS = 5
 
