@@ -17,18 +17,40 @@ rejected as (
 ),
 
 {% for entity, base, staging in entities %}
+    {{ entity }}_parsed as (
+
+        select
+            _batch_date,
+            count(*)::integer as rows_in,
+            count(*) filter (where rejection_reason is not null)::integer as rows_rejected
+        from {{ ref(base) }}
+        group by _batch_date
+
+    ),
+
+    -- A silver row carries the batch of the version that won, so counting silver by batch
+    -- counts each batch's rows still accepted without joining every row back.
+    {{ entity }}_accepted as (
+
+        select
+            _batch_date,
+            count(*)::integer as rows_accepted
+        from {{ ref(staging) }}
+        group by _batch_date
+
+    ),
+
     {{ entity }}_batches as (
 
         select
             '{{ entity }}' as entity,
-            base._batch_date as batch_date,
-            count(*)::integer as rows_in,
-            count(staging._load_order)::integer as rows_accepted,
-            count(*) filter (where base.rejection_reason is not null)::integer as rows_rejected
-        from {{ ref(base) }} as base
-        left join {{ ref(staging) }} as staging
-            on base._load_order = staging._load_order
-        group by base._batch_date
+            parsed._batch_date as batch_date,
+            parsed.rows_in,
+            coalesce(accepted.rows_accepted, 0) as rows_accepted,
+            parsed.rows_rejected
+        from {{ entity }}_parsed as parsed
+        left join {{ entity }}_accepted as accepted
+            on parsed._batch_date = accepted._batch_date
 
     ),
 
