@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -109,9 +110,13 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
         }))
-        env = dbt.dbt_environment(
-            settings, {"WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir)}
-        )
+        env = dbt.dbt_environment(settings, {
+            "WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir),
+            # `--select` picks a test only when every model it reads is selected or
+            # upstream of the selection: a partial build does not run, say, the
+            # conservation test against a quarantine it did not rebuild.
+            "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
+        })
         returncode = subprocess.run(
             [sys.executable, "-m", "runner.core.session", str(spec_path)],
             cwd=settings.project_dir, env=env,

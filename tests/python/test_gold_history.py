@@ -189,6 +189,17 @@ def test_unit_tests_pass_though_runner_build_leaves_them_out(built):
     assert passed and int(passed.group(1)) >= 7, result.stdout[-3000:]
 
 
+def test_a_partial_build_runs_only_the_tests_it_can_satisfy(built):
+    """`runner build --select +fct_order_lines` does not rebuild the quarantine, so the
+    conservation test (which reads it) stays out; the fact's own tests run."""
+    once, _, _ = built
+    assert builder.run_build(once, ["--select", "+fct_order_lines"]).build_returncode == 0
+    run = json.loads((once.project_dir / "target" / "run_results.json").read_text())
+    names = {result["unique_id"].split(".")[2] for result in run["results"]}
+    assert "assert_silver_conserves_bronze_rows" not in names and "int_rejected_rows" not in names
+    assert any(name.startswith("relationships_fct_order_lines") for name in names)
+
+
 def test_revenue_reconciles_with_silver_per_day(built):
     once, _, _ = built
     mismatches = query(once, """
