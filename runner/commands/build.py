@@ -37,8 +37,9 @@ def ensure_server():
 def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
     """Check source freshness, apply snapshots batch by batch, then `dbt build`.
 
-    Extra arguments go to `dbt build`. Exits non-zero when the build fails or a source is
-    late beyond its error threshold.
+    Extra arguments go to `dbt build`. Every data test runs; dbt's unit tests are left out
+    (they run in `make test`; pass --resource-type to choose yourself). Exits non-zero
+    when the build fails or a source is late beyond its error threshold.
 
     Example: runner build --select staging+
     """

@@ -455,7 +455,10 @@ def load_state(folder: Path) -> State:
     try:
         saved = json.loads(path.read_text())
     except ValueError as error:
-        raise WarehouseError(f"{path} is not valid JSON ({error}); it cannot be extended.") from error
+        raise WarehouseError(
+            f"{path} is not valid JSON ({error}), so no day can be added. Restore it from a "
+            "copy, or generate a new folder (`runner generate --out NEW_FOLDER`)."
+        ) from error
     known = {item.name for item in fields(State)}
     # A folder written by another version of the generator: its state lacks what a next
     # day needs (the id ranges) or has fields this version does not know.
@@ -467,7 +470,7 @@ def load_state(folder: Path) -> State:
     if not usable:
         raise WarehouseError(
             f"{path} was written by another version of `runner generate`, so this version "
-            f"cannot add days to it. Generate a new folder (`runner generate --out NEW_FOLDER`) "
+            "cannot add days to it. Generate a new folder (`runner generate --out NEW_FOLDER`) "
             "and load it into a fresh database."
         )
     return State(**saved)
