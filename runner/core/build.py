@@ -78,6 +78,11 @@ def _split_vars(dbt_args: list[str]) -> tuple[list[str], list[str]]:
     return given, rest
 
 
+def _given(args: list[str], *options: str) -> bool:
+    """Whether the user passed any of ``options`` (as ``--opt value`` or ``--opt=value``)."""
+    return any(arg.split("=", 1)[0] in options for arg in args)
+
+
 def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
     dbt.dbt_executable()  # a clear error when dbt is not installed
     audit_schema = ensure_audit(settings)
@@ -87,17 +92,15 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # build to the next and dbt's partial parse holds (a changed var forces a full parse).
     # The build's own snapshot step applies the newest batch.
     vars_args, build_args = _split_vars(dbt_args)
-    selecting = ("-s", "--select", "--exclude", "--selector", "-m", "--models")
-    if observe.status(settings).enabled and not any(
-        arg.split("=", 1)[0] in selecting for arg in build_args
+    if observe.status(settings).enabled and not _given(
+        build_args, "-s", "--select", "--exclude", "--selector", "-m", "--models"
     ):
         # Elementary's own models only create the tables its hooks fill; `runner observe
         # install` builds them once, and rebuilding them in every build costs more than the
         # rest of its work.
         build_args = [*build_args, "--exclude", "package:elementary"]
-    if not any(arg.split("=", 1)[0] in ("--resource-type", "--resource-types",
-                                        "--exclude-resource-type", "--exclude-resource-types")
-               for arg in build_args):
+    if not _given(build_args, "--resource-type", "--resource-types",
+                  "--exclude-resource-type", "--exclude-resource-types"):
         # Unit tests check model logic on fixed inputs, so data arriving cannot change their
         # result: dbt advises running them in development and CI, not in every production
         # build. `make test` runs them (tests/python/test_gold_history.py); so does plain

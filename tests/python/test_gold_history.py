@@ -43,6 +43,12 @@ def gold_state(settings):
     return {table: checksum(settings, f"gold.{table}") for table in GOLD}
 
 
+def last_run_node_ids(settings):
+    """The nodes dbt's last invocation in the project ran (target/run_results.json)."""
+    run = json.loads((settings.project_dir / "target" / "run_results.json").read_text())
+    return [result["unique_id"] for result in run["results"]]
+
+
 def build(settings):
     outcome = builder.run_build(settings, [])
     assert outcome.build_returncode == 0
@@ -180,8 +186,7 @@ def test_a_missing_gold_primary_key_fails_the_build(built):
 def test_unit_tests_pass_though_runner_build_leaves_them_out(built):
     once, _, _ = built
     build(once)
-    run = json.loads((once.project_dir / "target" / "run_results.json").read_text())
-    kinds = {result["unique_id"].split(".")[0] for result in run["results"]}
+    kinds = {unique_id.split(".")[0] for unique_id in last_run_node_ids(once)}
     assert "unit_test" not in kinds and {"model", "test"} <= kinds
     result = dbt.run_dbt(once, ["test", "--select", "test_type:unit"], capture=True)
     assert result.returncode == 0, result.stdout[-3000:]
@@ -194,8 +199,7 @@ def test_a_partial_build_runs_only_the_tests_it_can_satisfy(built):
     conservation test (which reads it) stays out; the fact's own tests run."""
     once, _, _ = built
     assert builder.run_build(once, ["--select", "+fct_order_lines"]).build_returncode == 0
-    run = json.loads((once.project_dir / "target" / "run_results.json").read_text())
-    names = {result["unique_id"].split(".")[2] for result in run["results"]}
+    names = {unique_id.split(".")[2] for unique_id in last_run_node_ids(once)}
     assert "assert_silver_conserves_bronze_rows" not in names and "int_rejected_rows" not in names
     assert any(name.startswith("relationships_fct_order_lines") for name in names)
 

@@ -1,9 +1,9 @@
 -- Gold keys are primary-key constraints in enforced contracts, not unique/not_null tests:
 -- PostgreSQL rejects a duplicate or null key when the row is written. This checks the
 -- catalog that each declared key exists. An incremental model built before its key was
--- declared has none: `runner build --full-refresh -s <model>` adds it. A gold model
--- declaring a key that is missing from `keyed` below is reported too (its ref makes this
--- test run after the model).
+-- declared has none: `runner build --full-refresh -s <model>` adds it. A model declaring
+-- a key but missing from `keyed` below (its ref makes this test run after the model)
+-- stops the test with an error naming it.
 {% set keyed = [
     ref('dim_date'), ref('dim_customers'), ref('dim_products'), ref('dim_stores'),
     ref('fct_orders'), ref('fct_order_lines'),
@@ -24,6 +24,15 @@
             {% do declared.append((node.schema, node.alias)) %}
         {% endif %}
     {% endfor %}
+    {% set listed = [] %}
+    {% for relation in keyed %}
+        {% do listed.append((relation.schema, relation.identifier)) %}
+    {% endfor %}
+    {% for schema_name, table_name in declared if (schema_name, table_name) not in listed %}
+        {% do exceptions.raise_compiler_error(
+            schema_name ~ "." ~ table_name ~ " declares a primary key: add ref('" ~ table_name
+            ~ "') to `keyed` in assert_gold_primary_keys_exist.sql") %}
+    {% endfor %}
 {% endif %}
 with
 
@@ -38,18 +47,6 @@ declared as (
         (null, null)
     ) as declared_keys (schema_name, table_name)
     where table_name is not null
-
-),
-
-listed as (
-
-    select *
-    from (
-        values
-        {% for relation in keyed %}
-            ('{{ relation.schema }}', '{{ relation.identifier }}'){{ ',' if not loop.last }}
-        {% endfor %}
-    ) as listed_models (schema_name, table_name)
 
 ),
 
@@ -78,19 +75,6 @@ missing as (
             select from primary_keys
             where primary_keys.schema_name = declared.schema_name
                 and primary_keys.table_name = declared.table_name
-        )
-
-    union all
-
-    select
-        declared.schema_name,
-        declared.table_name,
-        'model declares a primary key but is not listed in this test' as problem
-    from declared
-    where not exists (
-            select from listed
-            where listed.schema_name = declared.schema_name
-                and listed.table_name = declared.table_name
         )
 
 )
