@@ -16,18 +16,6 @@
 {%- endmacro %}
 
 {#-
-    Filter for the batch a snapshot should see: everything when var('as_of_batch') is not
-    set, otherwise only rows loaded in batches up to that date (see `runner build`).
--#}
-{% macro as_of_batch_filter(column='_batch_date') -%}
-    {%- if var('as_of_batch', none) -%}
-        {{ column }} <= '{{ var("as_of_batch") }}'::date
-    {%- else -%}
-        true
-    {%- endif -%}
-{%- endmacro %}
-
-{#-
     The accepted rows a staging model must merge on an incremental run: base rows loaded
     since its newest merged row (by load order), plus rows of the last
     var('order_lateness_days') days of batches that are newer than the version merged for

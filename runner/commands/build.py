@@ -35,7 +35,7 @@ def ensure_server():
 @wait_option
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
 def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
-    """Check source freshness, apply snapshots batch by batch, then `dbt build`.
+    """Check source freshness, apply snapshots as of every new batch, then `dbt build`.
 
     Extra arguments go to `dbt build`. Every data test runs; dbt's unit tests are left out
     (they run in `make test`; pass --resource-type to choose yourself). Exits non-zero

@@ -87,10 +87,9 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     dbt.dbt_executable()  # a clear error when dbt is not installed
     audit_schema = ensure_audit(settings)
     batches = pending_batches(settings, audit_schema)
-    # Parse, freshness and build share the user's vars only: the replay passes
-    # var('as_of_batch') to each snapshot run, so the parsed project stays the same from one
-    # build to the next and dbt's partial parse holds (a changed var forces a full parse).
-    # The build's own snapshot step applies the newest batch.
+    # Parse, freshness, the replay of older batches and the build all get the user's vars
+    # (a changed var forces dbt to parse the whole project again). The build's own
+    # snapshot step applies the newest batch.
     vars_args, build_args = _split_vars(dbt_args)
     if observe.status(settings).enabled and not _given(
         build_args, "-s", "--select", "--exclude", "--selector", "-m", "--models"
@@ -132,8 +131,8 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         )
     if outcome.get("replay_ok") is False:
         raise WarehouseError(
-            "applying the snapshots batch by batch failed (see dbt's messages above). Fix "
-            "the cause and run `runner build` again: it resumes at the first batch not applied."
+            "replaying the older batches into the snapshots failed (see dbt's message above); "
+            "the snapshots are as they were. Fix the cause and run `runner build` again."
         )
     # Freshness fails when a source is late beyond its error threshold (or the check
     # itself failed); the build still ran so analysts get what did arrive.

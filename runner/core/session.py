@@ -1,14 +1,15 @@
-"""One dbt session for `runner build`: freshness, snapshots per batch, then the build.
+"""One dbt session for `runner build`: freshness, the replay of older batches, then the build.
 
 A dbt snapshot records the state it sees when it runs. When several batches arrive
 between two builds, snapshotting once would merge their changes into one version. So
-`runner build` replays every batch not yet snapshotted but the newest, oldest first, with
-var('as_of_batch'); the build's own snapshot step then applies the newest batch (its clock
-is the end of that batch day, see macros/snapshots/snapshot_get_time.sql). The history is
-the same however the batches arrived, and a daily build replays nothing.
+`runner build` first replays every batch not yet snapshotted but the newest, in one
+set-based pass (macros/snapshots/replay_snapshots.sql); the build's own snapshot step then
+applies the newest batch (its clock is the end of that batch day, see
+macros/snapshots/snapshot_get_time.sql). The history is the same however the batches
+arrived, and a daily build replays nothing.
 
 Runs as ``python -m runner.core.session SPEC.json``: dbt runs in-process, the project is
-parsed once and every step reuses that manifest, so freshness, each replayed batch and
+parsed once and every step reuses that manifest, so freshness, the replay and
 the build do not each pay dbt's start-up and parse. The runner itself stays isolated
 from dbt. The outcome is written back to the spec's ``result_path``.
 """
@@ -45,19 +46,16 @@ def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: li
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
-    with closing(_connect()) as conn:
-        for number, batch in enumerate(batches, start=1):
-            print(f"snapshots as of batch {batch} ({number}/{len(batches)})", flush=True)
-            # var('as_of_batch') is read when each snapshot's SQL is compiled, so the
-            # reused manifest still sees each batch's value.
-            result = runner.invoke(
-                ["snapshot", "--vars", json.dumps({"as_of_batch": batch}), *quiet]
-            )
-            if not result.success:
-                print(f"snapshots failed for batch {batch}", file=sys.stderr)
-                return False
-            _record(conn, audit_schema, batch)
-    return True
+    print(f"snapshots: replaying {len(batches)} older batches ({batches[0]} to {batches[-1]})",
+          flush=True)
+    # One transaction: the snapshots and the record of the batches they now include.
+    replayed = runner.invoke([
+        "run-operation", "replay_snapshots",
+        "--args", json.dumps({"batches": batches, "audit_schema": audit_schema}), *common,
+    ])
+    if not replayed.success:
+        print("replaying the older batches into the snapshots failed", file=sys.stderr)
+    return replayed.success
 
 
 def _record(conn, audit_schema: str, batch: str) -> None:
@@ -97,7 +95,7 @@ def main(spec_path: str) -> int:
         outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
     older, newest = spec["batches"][:-1], spec["batches"][-1:]
     if older:
-        outcome["replay_ok"] = _replay(runner, spec["audit_schema"], older, common)
+        outcome["replay_ok"] = _replay(runner, spec["audit_schema"], older, [*vars_args, *common])
         if not outcome["replay_ok"]:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])

@@ -76,3 +76,13 @@ def query(settings, sql, params=None):
         return rows
     finally:
         conn.close()
+
+
+def checksum(settings, relation, exclude=()):
+    columns = [row[0] for row in query(settings, """
+        select column_name from information_schema.columns
+        where table_schema || '.' || table_name = %s order by ordinal_position""", (relation,))]
+    kept = ", ".join(c for c in columns if c not in exclude)
+    return query(settings, f"""
+        select count(*), md5(coalesce(string_agg(row_hash, '' order by row_hash), ''))
+        from (select md5(row({kept})::text) as row_hash from {relation}) as hashed""")[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import query
+from conftest import checksum, query
 from runner.core import build as builder
 from runner.core import dbt
 from runner.core import embedded
@@ -27,16 +27,6 @@ GOLD = ["dim_customers", "dim_products", "dim_stores", "fct_order_lines", "fct_o
         "rpt_customer_lifetime_value",
         "rpt_cohort_retention", "rpt_business_kpis_monthly", "rpt_data_quality_batches"]
 DAYS = 5
-
-
-def checksum(settings, relation, exclude=()):
-    columns = [row[0] for row in query(settings, """
-        select column_name from information_schema.columns
-        where table_schema || '.' || table_name = %s order by ordinal_position""", (relation,))]
-    kept = ", ".join(c for c in columns if c not in exclude)
-    return query(settings, f"""
-        select count(*), md5(coalesce(string_agg(row_hash, '' order by row_hash), ''))
-        from (select md5(row({kept})::text) as row_hash from {relation}) as hashed""")[0]
 
 
 def gold_state(settings):
