@@ -40,6 +40,19 @@ def warehouse_env(tmp_path_factory):
     os.environ.update(saved)
 
 
+def empty_database(settings, name):
+    """Settings for database `name` on the same server, dropped and created empty."""
+    conn = embedded.connect(settings, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(f'create database "{name}"')
+    finally:
+        conn.close()
+    return settings.with_database(name)
+
+
 @pytest.fixture(scope="module")
 def database(warehouse_env):
     """A fresh, empty database for one test module; WAREHOUSE_DB points at it meanwhile."""

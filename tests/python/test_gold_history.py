@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import checksum, query
+from conftest import checksum, empty_database, query
 from runner.core import build as builder
 from runner.core import dbt
 from runner.core import embedded
@@ -59,17 +59,7 @@ def landing(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def databases(warehouse_env):
-    names = ["e2e_once", "e2e_daily"]
-    created = []
-    for name in names:
-        conn = embedded.connect(warehouse_env, "postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
-            cur.execute(f"create database {name}")
-        conn.close()
-        created.append(warehouse_env.with_database(name))
-    return created
+    return [empty_database(warehouse_env, name) for name in ("e2e_once", "e2e_daily")]
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,8 @@ import json
 
 import pytest
 
-from conftest import checksum, query
+from conftest import checksum, empty_database, query
 from runner.core import build as builder
-from runner.core import embedded
 from runner.core import load as loader
 
 BATCHES = ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]
@@ -136,15 +135,8 @@ def load_and_build(settings, folder, batches):
 
 @pytest.fixture(scope="module")
 def replayed(warehouse_env, tmp_path_factory):
-    databases = {}
-    for name in ("replay_daily", "replay_once", "replay_catch_up"):
-        conn = embedded.connect(warehouse_env, "postgres")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f"drop database if exists {name} with (force)")
-            cur.execute(f"create database {name}")
-        conn.close()
-        databases[name.removeprefix("replay_")] = warehouse_env.with_database(name)
+    databases = {name: empty_database(warehouse_env, f"replay_{name}")
+                 for name in ("daily", "once", "catch_up")}
 
     daily = tmp_path_factory.mktemp("daily")
     for batch in BATCHES:
