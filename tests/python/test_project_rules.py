@@ -63,8 +63,8 @@ def untested(manifest) -> list[str]:
         if node["name"].startswith("base_"):
             continue  # base views: every row, keys may be missing by design (tested via stg)
         names = tested.get(node["unique_id"], set())
-        if not ({"unique", "not_null"} <= names or "unique_combination" in names
-                or enforced_primary_key(node)):
+        if not (({"unique", "not_null"} <= names or {"enforced_unique", "not_null"} <= names)
+                or "unique_combination" in names or enforced_primary_key(node)):
             problems.append(f"{node['name']} has no primary-key test")
     return problems
 

@@ -1,11 +1,32 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['customer_id'], 'unique': True}]
+    )
+}}
 -- One row per customer: the latest version wins (update time, then load order). A
 -- customer deleted in the CRM keeps its last attributes with is_deleted, so gold can
 -- still describe its past orders; the snapshot closes its history.
+-- Incremental: a customer with any base row loaded since the last run (accepted,
+-- rejected or a tombstone) is worked out again from all of its rows, exactly as a full
+-- build would; the others are left as they are.
 with
 
 customers as (
 
     select * from {{ ref('base_crm__customers') }}
+    {% if is_incremental() %}
+        where customer_id in (
+            select changed.customer_id
+            from {{ ref('base_crm__customers') }} as changed
+            -- Tombstones and rejected rows do not raise this watermark, so their
+            -- customers are worked out again on the next run too: the same answer.
+            where changed._load_order > {{ previous_run_value('max(_load_order)', default='0') }}
+        )
+    {% endif %}
 
 ),
 
