@@ -109,9 +109,13 @@
 
         states as (
 
+            -- Each batch's state of the keys it touched only: the cost follows the rows
+            -- of those keys, not every row loaded up to the batch.
             select replayed.step, state.*
             from {{ batch_rows }}
-            cross join lateral ({{ state_sql('replayed.batch_date') }}) as state
+            cross join lateral ({{ state_sql('replayed.batch_date',
+                '(select touched.' ~ key ~ ' from touched where touched.step = replayed.step)'
+            ) }}) as state
 
         ),
 

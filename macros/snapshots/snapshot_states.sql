@@ -2,9 +2,11 @@
     What each snapshot records: every key's latest accepted version among the rows loaded
     in batches up to `as_of` (a SQL date expression). The snapshots pass 'infinity' (every
     loaded batch); `replay_snapshots` passes each batch it replays, so the daily snapshot
-    and the replay read the same SQL.
+    and the replay read the same SQL. `keys` (SQL: a subquery of business keys) limits the
+    state to those keys: the replay asks each batch only for the keys it brought rows for,
+    so it ranks those keys' rows, not every row loaded up to the batch.
 -#}
-{% macro crm_customers_as_of(as_of) -%}
+{% macro crm_customers_as_of(as_of, keys=none) -%}
     -- A customer whose newest record is a deletion is absent, so its history closes.
     with
 
@@ -19,6 +21,7 @@
         {{ latest_versions(
             'customers', 'customer_id', 'updated_at desc, _load_order desc',
             'rejection_reason is null and _batch_date <= ' ~ as_of
+            ~ (' and customer_id in ' ~ keys if keys else '')
         ) }}
 
     )
@@ -44,7 +47,7 @@
     where not is_tombstone
 {%- endmacro %}
 
-{% macro erp_products_as_of(as_of) -%}
+{% macro erp_products_as_of(as_of, keys=none) -%}
     with
 
     products as (
@@ -58,6 +61,7 @@
         {{ latest_versions(
             'products', 'product_id', 'updated_at desc, _load_order desc',
             'rejection_reason is null and _batch_date <= ' ~ as_of
+            ~ (' and product_id in ' ~ keys if keys else '')
         ) }}
 
     )
@@ -76,7 +80,7 @@
     from latest
 {%- endmacro %}
 
-{% macro erp_stores_as_of(as_of) -%}
+{% macro erp_stores_as_of(as_of, keys=none) -%}
     -- The ERP sends no reliable update time for stores: the newest load wins.
     with
 
@@ -91,6 +95,7 @@
         {{ latest_versions(
             'stores', 'store_id', '_load_order desc',
             'rejection_reason is null and _batch_date <= ' ~ as_of
+            ~ (' and store_id in ' ~ keys if keys else '')
         ) }}
 
     )
