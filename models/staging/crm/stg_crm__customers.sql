@@ -15,17 +15,22 @@
 -- build would; the others are left as they are.
 with
 
+{% if is_incremental() %}
+    -- Tombstones and rejected rows do not raise this watermark, so their customers are
+    -- worked out again on the next run too, with the same answer.
+    changed_customers as (
+
+        select customer_id from {{ ref('base_crm__customers') }}
+        where _load_order > {{ previous_run_value('max(_load_order)', default='0') }}
+
+    ),
+
+{% endif %}
 customers as (
 
     select * from {{ ref('base_crm__customers') }}
     {% if is_incremental() %}
-        where customer_id in (
-            select changed.customer_id
-            from {{ ref('base_crm__customers') }} as changed
-            -- Tombstones and rejected rows do not raise this watermark, so their
-            -- customers are worked out again on the next run too: the same answer.
-            where changed._load_order > {{ previous_run_value('max(_load_order)', default='0') }}
-        )
+        where customer_id in (select changed_customers.customer_id from changed_customers)
     {% endif %}
 
 ),
