@@ -1,7 +1,5 @@
 -- The business in one row per month: revenue, orders, average order value, and active,
 -- new and repeat customers (a repeat customer ordered in an earlier month too).
--- Orders are first summed per customer and month, so each customer counts once per month
--- without a count(distinct) (a sort of every order) per measure.
 with
 
 orders as (
@@ -11,24 +9,12 @@ orders as (
 
 ),
 
-customer_months as (
+first_orders as (
 
     select
         customer_id,
-        date_trunc('month', order_date)::date as kpi_month,
-        sum(net_amount) as net_revenue_amount,
-        count(*) as order_count
+        date_trunc('month', min(order_date))::date as first_order_month
     from orders
-    group by customer_id, date_trunc('month', order_date)
-
-),
-
-first_months as (
-
-    select
-        customer_id,
-        min(kpi_month) as first_order_month
-    from customer_months
     group by customer_id
 
 ),
@@ -36,20 +22,20 @@ first_months as (
 monthly as (
 
     select
-        customer_months.kpi_month,
-        sum(customer_months.net_revenue_amount)::numeric(18, 2) as net_revenue_amount,
-        sum(customer_months.order_count)::integer as order_count,
-        count(*)::integer as active_customers,
-        count(*) filter (
-            where first_months.first_order_month = customer_months.kpi_month
+        date_trunc('month', orders.order_date)::date as kpi_month,
+        sum(orders.net_amount)::numeric(18, 2) as net_revenue_amount,
+        count(*)::integer as order_count,
+        count(distinct orders.customer_id)::integer as active_customers,
+        count(distinct orders.customer_id) filter (
+            where first_orders.first_order_month = date_trunc('month', orders.order_date)
         )::integer as new_customers,
-        count(*) filter (
-            where first_months.first_order_month < customer_months.kpi_month
+        count(distinct orders.customer_id) filter (
+            where first_orders.first_order_month < date_trunc('month', orders.order_date)
         )::integer as repeat_customers
-    from customer_months
-    inner join first_months
-        on customer_months.customer_id = first_months.customer_id
-    group by customer_months.kpi_month
+    from orders
+    inner join first_orders
+        on orders.customer_id = first_orders.customer_id
+    group by date_trunc('month', orders.order_date)
 
 ),
 
