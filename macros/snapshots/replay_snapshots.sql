@@ -122,13 +122,16 @@
         steps as (
 
             -- The key's current version is step 0; then its state at each batch that
-            -- touched it, missing (deleted) when the state has no row for it.
+            -- touched it, missing (deleted) when the state has no row for it. A key no
+            -- replayed batch touched keeps its state, so it is left out altogether.
             select
                 {{ key }}, 0 as step, null::timestamp as batch_time, true as present,
                 dbt_scd_id as current_scd_id
                 {%- for column in columns if column != key %}, {{ column }}{% endfor %}
             from {{ target }}
-            where dbt_valid_to is null
+            where
+                dbt_valid_to is null
+                and {{ key }} in (select touched.{{ key }} from touched)
             union all
             select
                 touched.{{ key }}, touched.step, {{ batch_end_time('touched.batch_date') }},
