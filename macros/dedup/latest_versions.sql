@@ -1,9 +1,10 @@
 {#-
     The latest version of each business key: one row per key from `relation`, chosen by
     `order_by` (newest first). Used by the staging models and, with an as-of filter, by the
-    snapshots, so "which version wins" is decided in one place.
+    snapshots, so "which version wins" is decided in one place. `keys` (SQL: a subquery of
+    key values) ranks only those keys' rows.
 -#}
-{% macro latest_versions(relation, key, order_by, where='true') -%}
+{% macro latest_versions(relation, key, order_by, where='true', keys=none) -%}
     select ranked.*
     from (
         select
@@ -11,6 +12,7 @@
             row_number() over (partition by {{ key }} order by {{ order_by }}) as version_rank
         from {{ relation }} as candidates
         where {{ where }}
+        {%- if keys %} and ({{ key }}) in {{ keys }}{% endif %}
     ) as ranked
     where ranked.version_rank = 1
 {%- endmacro %}

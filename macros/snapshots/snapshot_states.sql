@@ -20,8 +20,7 @@
 
         {{ latest_versions(
             'customers', 'customer_id', 'updated_at desc, _load_order desc',
-            'rejection_reason is null and _batch_date <= ' ~ as_of
-            ~ (' and customer_id in ' ~ keys if keys else '')
+            'rejection_reason is null and _batch_date <= ' ~ as_of, keys=keys
         ) }}
 
     )
@@ -60,8 +59,7 @@
 
         {{ latest_versions(
             'products', 'product_id', 'updated_at desc, _load_order desc',
-            'rejection_reason is null and _batch_date <= ' ~ as_of
-            ~ (' and product_id in ' ~ keys if keys else '')
+            'rejection_reason is null and _batch_date <= ' ~ as_of, keys=keys
         ) }}
 
     )
@@ -94,8 +92,7 @@
 
         {{ latest_versions(
             'stores', 'store_id', '_load_order desc',
-            'rejection_reason is null and _batch_date <= ' ~ as_of
-            ~ (' and store_id in ' ~ keys if keys else '')
+            'rejection_reason is null and _batch_date <= ' ~ as_of, keys=keys
         ) }}
 
     )
