@@ -146,20 +146,30 @@ def test_incremental_equals_full_refresh(built):
     assert refreshed == incremental
 
 
-def test_a_missing_gold_primary_key_fails_the_build(built):
-    """Gold keys are enforced by constraints, not tests; a table without its declared
-    key (an incremental model built before the key was declared) must fail the build."""
+def test_a_missing_gold_constraint_fails_the_build(built):
+    """Gold keys and value rules are enforced by constraints, not tests; a table without
+    a declared constraint (an incremental model built before it was declared) must fail
+    the build."""
     once, _, _ = built
-    (name,) = query(once, """select conname from pg_constraint
-        where conrelid = 'gold.agg_sales_daily'::regclass and contype = 'p'""")[0]
-    query(once, f'alter table gold.agg_sales_daily drop constraint "{name}"')
+    dropped = query(once, """select conname, pg_get_constraintdef(oid) from pg_constraint
+        where conrelid = 'gold.agg_sales_daily'::regclass and contype in ('p', 'c')""")
+    assert len(dropped) == 2, dropped  # the key and net_revenue_amount >= 0
+    for name, _ in dropped:
+        query(once, f'alter table gold.agg_sales_daily drop constraint "{name}"')
+    query(once, "alter table gold.fct_orders alter column order_date drop not null")
     try:
         assert builder.run_build(once, []).build_returncode != 0
-        failures = query(once, "select table_name, problem from test_failures.assert_gold_primary_keys_exist")
-        assert failures == [("agg_sales_daily", "declared primary key missing in the database")]
+        failures = query(once, "select table_name, problem "
+                               "from test_failures.assert_gold_constraints_exist order by 1, 2")
+        assert failures == [
+            ("agg_sales_daily", "1 declared check constraint(s), 0 in the database"),
+            ("agg_sales_daily", "declared primary key missing in the database"),
+            ("fct_orders", "declared not-null constraint missing on order_date"),
+        ]
     finally:
-        query(once, "alter table gold.agg_sales_daily "
-                    "add primary key (order_date, store_id, product_category)")
+        for name, definition in dropped:
+            query(once, f'alter table gold.agg_sales_daily add constraint "{name}" {definition}')
+        query(once, "alter table gold.fct_orders alter column order_date set not null")
     assert build(once).build_returncode == 0
 
 
