@@ -1,7 +1,8 @@
 {#-
-    Apply older load batches to every snapshot in one set-based pass, as if `dbt snapshot`
-    had run after each of them (`runner build` calls this, then its own snapshot step
-    applies the newest batch). dbt records only the state it sees, so several batches
+    Apply new load batches to every snapshot in one set-based pass, as if `dbt snapshot`
+    had run after each of them (`runner build` calls this with every batch the snapshots
+    have not seen, then builds without the snapshot nodes; a `dbt snapshot` run afterwards
+    finds nothing new). dbt records only the state it sees, so several batches
     snapshotted at once would merge their changes into one version; running dbt once per
     batch kept the history right but cost about a second per batch.
 
@@ -95,15 +96,23 @@
     {%- set result_table = 'replay_' ~ node.name %}
 
     {%- call statement(result_table, fetch_result=True) %}
+        -- Each key with rows in a replayed batch, at that batch's step. A table with
+        -- statistics: the base model's are older than the batch just parsed, so the
+        -- planner took one daily batch's few hundred keys for one row and matched every
+        -- current version against them in a nested loop (3.5 s instead of 0.1 s).
+        create temporary table {{ result_table }}_keys on commit drop as
+        select distinct rows.{{ key }}, replayed.step, replayed.batch_date
+        from {{ source_rows }} as rows
+        inner join {{ batch_rows }} on rows._batch_date = replayed.batch_date;
+
+        analyze {{ result_table }}_keys;
+
         create temporary table {{ result_table }} on commit drop as
         with
 
         touched as (
 
-            -- Each key with rows in a replayed batch, at that batch's step.
-            select distinct rows.{{ key }}, replayed.step, replayed.batch_date
-            from {{ source_rows }} as rows
-            inner join {{ batch_rows }} on rows._batch_date = replayed.batch_date
+            select * from {{ result_table }}_keys
 
         ),
 
@@ -224,6 +233,11 @@
             valid_to
         from {{ result_table }}
         where step > 0;
+
+        -- Fresh statistics for the models that read the snapshot and for the next replay:
+        -- a daily replay planned against a snapshot just filled without them (no
+        -- autovacuum yet) took 5.5 s instead of 0.2 s for customers at scale 1.
+        analyze {{ target }};
 
         select
             count(*) filter (where step > 0) as inserted,

@@ -1,5 +1,5 @@
-"""`runner build`: freshness, snapshot replay per batch, then `dbt build`, in one dbt session
-(see runner/core/session.py)."""
+"""`runner build`: freshness, the snapshot replay of new batches, then `dbt build`, in one
+dbt session (see runner/core/session.py)."""
 
 from __future__ import annotations
 
@@ -40,14 +40,17 @@ def ensure_audit(settings: Settings) -> str:
     return schema
 
 
-def pending_batches(settings: Settings, audit_schema: str) -> list[str]:
-    """Loaded batches newer than the last one the snapshots have seen, oldest first."""
+def pending_batches(settings: Settings, audit_schema: str) -> tuple[list[str], bool]:
+    """(loaded batches newer than the last one the snapshots have seen, oldest first;
+    whether the snapshots have seen any batch before)."""
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur:
+            cur.execute(f"select exists (select from {audit_schema}.snapshot_batches)")
+            applied_before = cur.fetchone()[0]
             cur.execute("select to_regclass('bronze.load_log') is not null")
             if not cur.fetchone()[0]:
-                return []
+                return [], applied_before
             cur.execute(
                 f"""
                 select distinct batch_date::text
@@ -59,7 +62,7 @@ def pending_batches(settings: Settings, audit_schema: str) -> list[str]:
                 order by 1
                 """
             )
-            return [row[0] for row in cur.fetchall()]
+            return [row[0] for row in cur.fetchall()], applied_before
     finally:
         conn.close()
 
@@ -86,18 +89,25 @@ def _given(args: list[str], *options: str) -> bool:
 def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
     dbt.dbt_executable()  # a clear error when dbt is not installed
     audit_schema = ensure_audit(settings)
-    batches = pending_batches(settings, audit_schema)
-    # Parse, freshness, the replay of older batches and the build all get the user's vars
-    # (a changed var forces dbt to parse the whole project again). The build's own
-    # snapshot step applies the newest batch.
+    batches, applied_before = pending_batches(settings, audit_schema)
+    # Parse, freshness, the replay and the build all get the user's vars (a changed var
+    # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)
-    if observe.status(settings).enabled and not _given(
-        build_args, "-s", "--select", "--exclude", "--selector", "-m", "--models"
-    ):
-        # Elementary's own models only create the tables its hooks fill; `runner observe
-        # install` builds them once, and rebuilding them in every build costs more than the
-        # rest of its work.
-        build_args = [*build_args, "--exclude", "package:elementary"]
+    excluded = []
+    if not _given(build_args, "-s", "--select", "--exclude", "--selector", "-m", "--models"):
+        if batches or applied_before:
+            # The replay applies every loaded batch before the build, so dbt's snapshot
+            # step would find nothing new, after comparing every current version with its
+            # source.
+            excluded.append("resource_type:snapshot")
+        if observe.status(settings).enabled:
+            # Elementary's own models only create the tables its hooks fill; `runner
+            # observe install` builds them once, and rebuilding them in every build costs
+            # more than the rest of its work.
+            excluded.append("package:elementary")
+    if excluded:
+        # `empty`: leave out these nodes, not the tests on them (the snapshots' tests run).
+        build_args = [*build_args, "--exclude", *excluded, "--indirect-selection", "empty"]
     if not _given(build_args, "--resource-type", "--resource-types",
                   "--exclude-resource-type", "--exclude-resource-types"):
         # Unit tests check model logic on fixed inputs, so data arriving cannot change their
@@ -131,7 +141,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         )
     if outcome.get("replay_ok") is False:
         raise WarehouseError(
-            "replaying the older batches into the snapshots failed (see dbt's message above); "
+            "replaying the new batches into the snapshots failed (see dbt's message above); "
             "the snapshots are as they were. Fix the cause and run `runner build` again."
         )
     # Freshness fails when a source is late beyond its error threshold (or the check

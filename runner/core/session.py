@@ -1,12 +1,14 @@
-"""One dbt session for `runner build`: freshness, the replay of older batches, then the build.
+"""One dbt session for `runner build`: freshness, the snapshot replay, then the build.
 
 A dbt snapshot records the state it sees when it runs. When several batches arrive
 between two builds, snapshotting once would merge their changes into one version. So
-`runner build` first replays every batch not yet snapshotted but the newest, in one
-set-based pass (macros/snapshots/replay_snapshots.sql); the build's own snapshot step then
-applies the newest batch (its clock is the end of that batch day, see
-macros/snapshots/snapshot_get_time.sql). The history is the same however the batches
-arrived, and a daily build replays nothing.
+`runner build` first replays every batch not yet snapshotted, in one set-based pass
+(macros/snapshots/replay_snapshots.sql) that asks each batch only for the keys it brought
+rows for; each batch's clock is the end of its day, as the build's own snapshot step would
+use (macros/snapshots/snapshot_get_time.sql). The history is the same however the batches
+arrived. The build then leaves the snapshot nodes out when the runner says they are
+current (`build_args`): run again, dbt's snapshot would find nothing new, after comparing
+every current version with its source (the longest step of a daily build at scale 5).
 
 Runs as ``python -m runner.core.session SPEC.json``: dbt runs in-process, the project is
 parsed once and every step reuses that manifest, so freshness, the replay and
@@ -19,21 +21,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import closing
 from pathlib import Path
 
-import psycopg2
 from dbt.cli.main import dbtRunner
-
-
-def _connect():
-    conn = psycopg2.connect(
-        host=os.environ["WAREHOUSE_HOST"], port=os.environ["WAREHOUSE_PORT"],
-        user=os.environ["WAREHOUSE_USER"], password=os.environ["WAREHOUSE_PASSWORD"],
-        dbname=os.environ["WAREHOUSE_DB"],
-    )
-    conn.autocommit = True
-    return conn
 
 
 def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: list[str]) -> bool:
@@ -46,31 +36,16 @@ def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: li
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
-    print(f"snapshots: replaying {len(batches)} older batches ({batches[0]} to {batches[-1]})",
-          flush=True)
+    span = batches[0] if len(batches) == 1 else f"{batches[0]} to {batches[-1]}"
+    print(f"snapshots: applying {len(batches)} batch(es) ({span})", flush=True)
     # One transaction: the snapshots and the record of the batches they now include.
     replayed = runner.invoke([
         "run-operation", "replay_snapshots",
         "--args", json.dumps({"batches": batches, "audit_schema": audit_schema}), *common,
     ])
     if not replayed.success:
-        print("replaying the older batches into the snapshots failed", file=sys.stderr)
+        print("replaying the batches into the snapshots failed", file=sys.stderr)
     return replayed.success
-
-
-def _record(conn, audit_schema: str, batch: str) -> None:
-    with conn.cursor() as cur:
-        cur.execute(
-            f"insert into {audit_schema}.snapshot_batches (batch_date) values (%s)", (batch,)
-        )
-
-
-def _snapshots_applied(manifest, build) -> bool:
-    """Whether every snapshot of the project ran successfully in this build."""
-    snapshots = {uid for uid, node in manifest.nodes.items() if node.resource_type == "snapshot"}
-    results = getattr(build.result, "results", None) or []
-    done = {r.node.unique_id for r in results if str(r.status) == "success"}
-    return bool(snapshots) and snapshots <= done
 
 
 def main(spec_path: str) -> int:
@@ -93,18 +68,13 @@ def main(spec_path: str) -> int:
     runner = dbtRunner(manifest=parsed.result)
     if spec["freshness"]:
         outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
-    older, newest = spec["batches"][:-1], spec["batches"][-1:]
-    if older:
-        outcome["replay_ok"] = _replay(runner, spec["audit_schema"], older, [*vars_args, *common])
+    if spec["batches"]:
+        outcome["replay_ok"] = _replay(
+            runner, spec["audit_schema"], spec["batches"], [*vars_args, *common])
         if not outcome["replay_ok"]:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
     outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
-    # The newest batch counts as applied once the build's snapshots ran; if they did not
-    # (deselected, failed), the next build applies it.
-    if newest and _snapshots_applied(parsed.result, build):
-        with closing(_connect()) as conn:
-            _record(conn, spec["audit_schema"], newest[0])
     return finish(outcome["build_returncode"])
 
 

@@ -173,11 +173,15 @@ def test_a_missing_gold_constraint_fails_the_build(built):
     assert build(once).build_returncode == 0
 
 
-def test_unit_tests_pass_though_runner_build_leaves_them_out(built):
+def test_runner_build_leaves_out_unit_tests_and_applied_snapshots(built):
     once, _, _ = built
     build(once)
-    kinds = {unique_id.split(".")[0] for unique_id in last_run_node_ids(once)}
+    ran = last_run_node_ids(once)
+    kinds = {unique_id.split(".")[0] for unique_id in ran}
     assert "unit_test" not in kinds and {"model", "test"} <= kinds
+    # The replay applied the batches: the snapshot nodes are left out, their tests are not.
+    assert "snapshot" not in kinds
+    assert any(node.startswith("test.") and "snp_crm__customers" in node for node in ran)
     result = dbt.run_dbt(once, ["test", "--select", "test_type:unit"], capture=True)
     assert result.returncode == 0, result.stdout[-3000:]
     passed = re.search(r"PASS=(\d+) WARN=0 ERROR=0", result.stdout)
