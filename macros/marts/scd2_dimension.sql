@@ -1,9 +1,11 @@
 {#-
     Turn a dbt snapshot into an SCD Type 2 dimension's version rows: surrogate key (the
     snapshot's version id), validity window in UTC, is_current and is_first_version flags.
-    `attributes` are the columns to carry over, as SQL expressions with aliases.
+    `attributes` are the columns to carry over, as SQL expressions with aliases; `keys`, a
+    subquery of business keys, limits the rows to those keys' versions (all of them, so
+    the flags stay right).
 -#}
-{% macro scd2_versions(snapshot_relation, key_name, business_key, attributes) -%}
+{% macro scd2_versions(snapshot_relation, key_name, business_key, attributes, keys=none) -%}
     select
         dbt_scd_id as {{ key_name }},
         {{ business_key }},
@@ -16,6 +18,9 @@
         {{ as_utc('dbt_valid_from') }} as valid_from,
         {{ as_utc('dbt_valid_to') }} as valid_to
     from {{ snapshot_relation }}
+    {%- if keys is not none %}
+    where {{ business_key }} in {{ keys }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- A snapshot timestamp as timestamptz (check-strategy snapshots store local timestamps). -#}
