@@ -146,6 +146,21 @@ def test_incremental_equals_full_refresh(built):
     assert refreshed == incremental
 
 
+def test_a_customer_left_without_orders_leaves_the_lifetime_value_report(built):
+    """The report is incremental by customer (delete+insert): a customer whose orders have
+    all been cancelled yields no row to replace the old one, so a post-hook deletes it."""
+    once, _, _ = built
+    others = ", ".join(column for (column,) in query(once, """
+        select column_name from information_schema.columns
+        where table_schema = 'gold' and table_name = 'rpt_customer_lifetime_value'
+            and column_name != 'customer_id'"""))
+    query(once, f"""insert into gold.rpt_customer_lifetime_value (customer_id, {others})
+        select 'CUST-NO-ORDERS', {others} from gold.rpt_customer_lifetime_value limit 1""")
+    build(once)
+    assert query(once, """select count(*) from gold.rpt_customer_lifetime_value
+        where customer_id = 'CUST-NO-ORDERS'""") == [(0,)]
+
+
 def test_a_missing_gold_constraint_fails_the_build(built):
     """Gold keys and value rules are enforced by constraints, not tests; a table without
     a declared constraint (an incremental model built before it was declared) must fail

@@ -84,7 +84,8 @@ line_totals as (
         sum(order_lines.gross_amount)::numeric(18, 2) as gross_amount,
         sum(order_lines.discount_amount)::numeric(18, 2) as discount_amount,
         sum(order_lines.net_amount)::numeric(18, 2) as net_amount,
-        max(order_lines.line_load_order) as max_line_load_order
+        max(order_lines.line_load_order) as max_line_load_order,
+        max(order_lines.source_load_order) as max_line_source_load_order
     from order_lines
     {% if is_incremental() %}
         inner join changed_orders
@@ -115,7 +116,12 @@ keyed as (
         coalesce(line_totals.discount_amount, 0)::numeric(18, 2) as discount_amount,
         coalesce(line_totals.net_amount, 0)::numeric(18, 2) as net_amount,
         changed.order_status = 'cancelled' as is_cancelled,
-        coalesce(line_totals.max_line_load_order, 0) as max_line_load_order
+        coalesce(line_totals.max_line_load_order, 0) as max_line_load_order,
+        -- Changes whenever this row is written with new content: the order's version, or
+        -- any of its lines (a line accepted late keeps its old load order, but not its
+        -- source_load_order). The watermark of the per-customer report.
+        greatest(changed._load_order, line_totals.max_line_source_load_order)
+            as source_load_order
     from changed
     left join line_totals
         on changed.order_id = line_totals.order_id

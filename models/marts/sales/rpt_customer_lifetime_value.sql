@@ -1,30 +1,65 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=["{{ delete_customers_without_orders(ref('fct_orders')) }}"]
+    )
+}}
 -- Customer lifetime value: one row per customer who ever placed a (not cancelled) order.
+-- Incremental by customer: a customer with an order written since the last run, or whose
+-- current CRM version changed, is worked out again from all of their orders. A customer
+-- whose orders have all been cancelled since leaves the table (post-hook).
 with
 
-orders as (
+-- Not materialized: the customer filter then reads only those customers' orders.
+orders as not materialized (
 
     select * from {{ ref('fct_orders') }}
-    where not is_cancelled
 
 ),
 
-dim_customers as (
+dim_customers as not materialized (
 
     select * from {{ ref('dim_customers') }}
     where is_current
 
 ),
 
+{% if is_incremental() %}
+    changed_customers as (
+
+        select customer_id from orders
+        where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
+        union
+        -- A new current version, a deletion, or a first arrival in the CRM.
+        select previous_run.customer_id
+        from {{ this }} as previous_run
+        left join dim_customers
+            on previous_run.customer_id = dim_customers.customer_id
+        where previous_run.current_customer_key is distinct from dim_customers.customer_key
+
+    ),
+
+{% endif %}
 per_customer as (
 
     select
-        customer_id,
-        min(order_date) as first_order_date,
-        max(order_date) as last_order_date,
-        count(*)::integer as order_count,
-        sum(net_amount)::numeric(18, 2) as lifetime_revenue_amount
+        orders.customer_id,
+        min(orders.order_date) filter (where not orders.is_cancelled) as first_order_date,
+        max(orders.order_date) filter (where not orders.is_cancelled) as last_order_date,
+        count(*) filter (where not orders.is_cancelled)::integer as order_count,
+        sum(orders.net_amount) filter (where not orders.is_cancelled)::numeric(18, 2)
+            as lifetime_revenue_amount,
+        max(orders.source_load_order) as max_source_load_order
     from orders
-    group by customer_id
+    {% if is_incremental() %}
+        inner join changed_customers
+            on orders.customer_id = changed_customers.customer_id
+    {% endif %}
+    group by orders.customer_id
+    having count(*) filter (where not orders.is_cancelled) > 0
 
 ),
 
@@ -38,6 +73,7 @@ final as (
         per_customer.lifetime_revenue_amount,
         per_customer.first_order_date,
         per_customer.last_order_date,
+        per_customer.max_source_load_order,
         coalesce(dim_customers.customer_segment, 'unknown') as customer_segment,
         (per_customer.last_order_date - per_customer.first_order_date)::integer
             as customer_tenure_days,
