@@ -24,6 +24,7 @@ from runner.core import build as builder
 from runner.core import dbt, embedded
 from runner.core import generate as gen
 from runner.core import load as loader
+from runner.errors import WarehouseError
 from runner.settings import Settings
 
 QUERIES = {
@@ -155,21 +156,27 @@ def _sizes(settings: Settings) -> dict[str, int]:
         conn.close()
 
 
-def _plain_dump(settings: Settings, target: Path) -> float:
-    env = {**os.environ, **settings.libpq_env()}
+def _timed_tool(args: list[str], env: dict) -> float:
+    """Seconds a PostgreSQL client tool took; its own message when it fails."""
     started = time.perf_counter()
-    subprocess.run([str(embedded.bin_path("pg_dump")), "-Fd", "-j2", "-Z1", "-f", str(target),
-                    settings.dbname], env=env, check=True, capture_output=True)
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise WarehouseError(
+            f"the baseline `{Path(args[0]).name}` failed: {done.stderr.strip()[-1500:]} "
+            "(the benchmark needs free disk for two copies of the largest scale's database "
+            "beside it; `df -h` shows how much there is)")
     return time.perf_counter() - started
+
+
+def _plain_dump(settings: Settings, target: Path) -> float:
+    return _timed_tool([str(embedded.bin_path("pg_dump")), "-Fd", "-j2", "-Z1", "-f",
+                        str(target), settings.dbname], {**os.environ, **settings.libpq_env()})
 
 
 def _plain_restore(settings: Settings, source: Path, dbname: str) -> float:
     _admin(settings, f'create database "{dbname}"')
-    env = {**os.environ, **settings.libpq_env(dbname)}
-    started = time.perf_counter()
-    subprocess.run([str(embedded.bin_path("pg_restore")), "-j2", "--no-owner", "-d", dbname,
-                    str(source)], env=env, check=True, capture_output=True)
-    elapsed = time.perf_counter() - started
+    elapsed = _timed_tool([str(embedded.bin_path("pg_restore")), "-j2", "--no-owner", "-d",
+                           dbname, str(source)], {**os.environ, **settings.libpq_env(dbname)})
     _admin(settings, f'drop database "{dbname}" with (force)')
     return elapsed
 
@@ -202,7 +209,17 @@ def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None
     name = "bench_" + str(scale).replace(".", "_")
     _admin(base, f'drop database if exists "{name}" with (force)')
     _admin(base, f'create database "{name}"')
-    settings = base.with_database(name)
+    try:
+        return _measure_scale(base.with_database(name), scale, work, say, mirror)
+    finally:
+        # Also after a failure: at scale 5 the database alone is 7.6 GB.
+        for database in (name, f"{name}_restored", f"{name}_plain"):
+            _admin(base, f'drop database if exists "{database}" with (force)')
+
+
+def _measure_scale(settings: Settings, scale: float, work: Path, say,
+                   mirror: Path | None) -> ScaleResult:
+    name = settings.dbname
     out = ScaleResult(scale)
     fig = out.figures
     landing = work / f"landing_{name}"
@@ -266,7 +283,6 @@ def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None
     shutil.rmtree(landing, ignore_errors=True)
     fig["peak_rss_mb"] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                              resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    _admin(base, f'drop database if exists "{name}" with (force)')
     return out
 
 
