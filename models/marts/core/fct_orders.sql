@@ -7,6 +7,7 @@
         indexes=[
             {'columns': ['order_date']},
             {'columns': ['customer_key']},
+            {'columns': ['source_load_order']},
         ]
     )
 }}

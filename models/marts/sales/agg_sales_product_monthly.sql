@@ -68,8 +68,11 @@ lines_to_aggregate as (
     from order_lines
     {% if is_incremental() %}
         inner join changed_pairs
-            on date_trunc('month', order_lines.order_date)::date = changed_pairs.sales_month
-                and order_lines.product_id = changed_pairs.product_id
+            on
+                order_lines.product_id = changed_pairs.product_id
+                and order_lines.order_date >= changed_pairs.sales_month
+                and order_lines.order_date
+                < (changed_pairs.sales_month + interval '1 month')::date
     {% endif %}
 
 ),

@@ -4,13 +4,13 @@
         unique_key='customer_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=["{{ delete_customers_without_orders(ref('fct_orders')) }}"]
+        pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders')) }}"]
     )
 }}
 -- Customer lifetime value: one row per customer who ever placed a (not cancelled) order.
 -- Incremental by customer: a customer with an order written since the last run, or whose
 -- current CRM version changed, is worked out again from all of their orders. A customer
--- whose orders have all been cancelled since leaves the table (post-hook).
+-- whose orders have all been cancelled since leaves the table (pre-hook).
 with
 
 -- Not materialized: the customer filter then reads only those customers' orders.

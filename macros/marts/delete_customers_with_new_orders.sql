@@ -1,0 +1,17 @@
+{#-
+    Pre-hook of a per-customer incremental model: on an incremental run, delete the rows of
+    customers with an order written since the model's last run (`source_load_order` past
+    its watermark); the model then inserts again those who still have an order that was
+    not cancelled. delete+insert alone replaces only the customers the model selects, so a
+    customer whose every order has since been cancelled would keep their old row. Runs in
+    the model's transaction, before its SQL (whose watermark was read before this).
+-#}
+{% macro delete_customers_with_new_orders(orders) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where customer_id in (
+            select customer_id from {{ orders }}
+            where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
+        )
+    {%- endif -%}
+{%- endmacro %}
