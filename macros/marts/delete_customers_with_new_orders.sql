@@ -1,17 +1,24 @@
 {#-
+    The customers with an order written since this per-customer model's last run: orders
+    whose `source_load_order` is past the model's watermark. The model recomputes them;
+    its pre-hook deletes their rows first.
+-#}
+{% macro customers_with_new_orders(orders) -%}
+    select customer_id from {{ orders }}
+    where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
+{%- endmacro %}
+
+{#-
     Pre-hook of a per-customer incremental model: on an incremental run, delete the rows of
-    customers with an order written since the model's last run (`source_load_order` past
-    its watermark); the model then inserts again those who still have an order that was
-    not cancelled. delete+insert alone replaces only the customers the model selects, so a
-    customer whose every order has since been cancelled would keep their old row. Runs in
-    the model's transaction, before its SQL (whose watermark was read before this).
+    customers_with_new_orders; the model then inserts again those who still have an order
+    that was not cancelled. delete+insert alone replaces only the customers the model
+    selects, so a customer whose every order has since been cancelled would keep their old
+    row. Runs in the model's transaction, before its SQL (whose watermark was read before
+    this).
 -#}
 {% macro delete_customers_with_new_orders(orders) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
-        where customer_id in (
-            select customer_id from {{ orders }}
-            where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
-        )
+        where customer_id in ({{ customers_with_new_orders(orders) }})
     {%- endif -%}
 {%- endmacro %}

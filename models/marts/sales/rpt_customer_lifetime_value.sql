@@ -30,8 +30,7 @@ dim_customers as not materialized (
 {% if is_incremental() %}
     changed_customers as (
 
-        select customer_id from orders
-        where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
+        {{ customers_with_new_orders('orders') }}
         union
         -- A new current version, a deletion, or a first arrival in the CRM.
         select previous_run.customer_id
