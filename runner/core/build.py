@@ -16,6 +16,11 @@ from runner.errors import WarehouseError
 from runner.settings import Settings
 
 
+# The seeds and models the snapshots read: the replay builds them first (session.py).
+SNAPSHOT_INPUTS = ["+resource_type:snapshot,resource_type:model",
+                   "+resource_type:snapshot,resource_type:seed"]
+
+
 @dataclass
 class BuildOutcome:
     freshness_ok: bool
@@ -100,6 +105,10 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             # step would find nothing new, after comparing every current version with its
             # source.
             excluded.append("resource_type:snapshot")
+        if batches:
+            # ...and the replay has just built the snapshots' inputs (seeds and base models)
+            # under the same lock: built again they would find nothing new either.
+            excluded.extend(SNAPSHOT_INPUTS)
         if observe.status(settings).enabled:
             # Elementary's own models only create the tables its hooks fill; `runner
             # observe install` builds them once, and rebuilding them in every build costs
@@ -120,6 +129,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         result_path = Path(scratch) / "result.json"
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
+            "snapshot_inputs": SNAPSHOT_INPUTS,
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
         }))
         env = dbt.dbt_environment(settings, {

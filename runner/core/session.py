@@ -26,12 +26,13 @@ from pathlib import Path
 from dbt.cli.main import dbtRunner
 
 
-def _replay(runner: dbtRunner, audit_schema: str, batches: list[str], common: list[str]) -> bool:
-    quiet = [*common, "--quiet"]
-    # Seeds and the base models the snapshots read (their tests run in the build).
+def _replay(runner: dbtRunner, spec: dict, common: list[str]) -> bool:
+    audit_schema, batches = spec["audit_schema"], spec["batches"]
+    # Seeds and the base models the snapshots read (their tests run in the build, which
+    # leaves these nodes out).
     parents = runner.invoke(
-        ["build", "--select", "+resource_type:snapshot", "--exclude", "resource_type:snapshot",
-         "--resource-type", "model", "--resource-type", "seed", *quiet]
+        ["build", "--select", *spec["snapshot_inputs"], "--resource-type", "model",
+         "--resource-type", "seed", *common, "--quiet"]
     )
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
@@ -69,8 +70,7 @@ def main(spec_path: str) -> int:
     if spec["freshness"]:
         outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
     if spec["batches"]:
-        outcome["replay_ok"] = _replay(
-            runner, spec["audit_schema"], spec["batches"], [*vars_args, *common])
+        outcome["replay_ok"] = _replay(runner, spec, [*vars_args, *common])
         if not outcome["replay_ok"]:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
