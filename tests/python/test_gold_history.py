@@ -147,7 +147,7 @@ def test_incremental_equals_full_refresh(built):
 
 
 def test_a_missing_gold_constraint_fails_the_build(built):
-    """Gold keys and value rules are enforced by constraints, not tests; a table without
+    """Silver and gold keys and value rules are enforced by constraints, not tests; a table without
     a declared constraint (an incremental model built before it was declared) must fail
     the build."""
     once, _, _ = built
@@ -157,19 +157,22 @@ def test_a_missing_gold_constraint_fails_the_build(built):
     for name, _ in dropped:
         query(once, f'alter table gold.agg_sales_daily drop constraint "{name}"')
     query(once, "alter table gold.fct_orders alter column order_date drop not null")
+    query(once, "alter table silver.stg_erp__order_lines alter column product_id drop not null")
     try:
         assert builder.run_build(once, []).build_returncode != 0
         failures = query(once, "select table_name, problem "
-                               "from test_failures.assert_gold_constraints_exist order by 1, 2")
+                               "from test_failures.assert_contract_constraints_exist order by 1, 2")
         assert failures == [
             ("agg_sales_daily", "1 declared check constraint(s), 0 in the database"),
             ("agg_sales_daily", "declared primary key missing in the database"),
             ("fct_orders", "declared not-null constraint missing on order_date"),
+            ("stg_erp__order_lines", "declared not-null constraint missing on product_id"),
         ]
     finally:
         for name, definition in dropped:
             query(once, f'alter table gold.agg_sales_daily add constraint "{name}" {definition}')
         query(once, "alter table gold.fct_orders alter column order_date set not null")
+        query(once, "alter table silver.stg_erp__order_lines alter column product_id set not null")
     assert build(once).build_returncode == 0
 
 

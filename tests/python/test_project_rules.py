@@ -52,31 +52,38 @@ def undocumented(manifest) -> list[str]:
 
 
 def untested(manifest) -> list[str]:
-    tested = {}
+    tested = {}  # model -> {(test name, column)}
     for node in manifest["nodes"].values():
         if node["resource_type"] != "test":
             continue
+        name = node["test_metadata"]["name"] if node.get("test_metadata") else node["name"]
         for parent in node["depends_on"]["nodes"]:
-            tested.setdefault(parent, set()).add(node["test_metadata"]["name"] if node.get("test_metadata") else node["name"])
+            tested.setdefault(parent, set()).add((name, node.get("column_name")))
     problems = []
     for node in models(manifest):
         if node["name"].startswith("base_"):
             continue  # base views: every row, keys may be missing by design (tested via stg)
-        names = tested.get(node["unique_id"], set())
-        if not (({"unique", "not_null"} <= names or {"enforced_unique", "not_null"} <= names)
-                or "unique_combination" in names or enforced_primary_key(node)):
+        tests = tested.get(node["unique_id"], set())
+        keyed = any(
+            name in ("unique", "enforced_unique")
+            and (("not_null", column) in tests or enforced_constraint(node, "not_null", column))
+            for name, column in tests)
+        if not (keyed or any(name == "unique_combination" for name, _ in tests)
+                or enforced_constraint(node, "primary_key")):
             problems.append(f"{node['name']} has no primary-key test")
     return problems
 
 
-def enforced_primary_key(node) -> bool:
-    """A primary key in an enforced contract: PostgreSQL itself rejects a duplicate or
-    null key, so a unique/not_null test beside it could never fail."""
+def enforced_constraint(node, kind: str, column: str | None = None) -> bool:
+    """A constraint of this kind (on this column) in an enforced contract: PostgreSQL itself
+    rejects a duplicate or null key, so a unique/not_null test beside it could never fail."""
     if not node["config"]["contract"]["enforced"]:
         return False
-    constraints = [*node.get("constraints", []),
-                   *(c for column in node["columns"].values() for c in column.get("constraints", []))]
-    return any(c["type"] == "primary_key" for c in constraints)
+    declared = [(c, c.get("columns", [])) for c in node.get("constraints", [])]
+    declared += [(c, [col["name"]]) for col in node["columns"].values()
+                 for c in col.get("constraints", [])]
+    return any(c["type"] == kind and (column is None or column in columns)
+               for c, columns in declared)
 
 
 def uncontracted(manifest) -> list[str]:
@@ -122,9 +129,13 @@ def test_gate_catches_a_missing_model_description(manifest):
 def test_gate_catches_a_missing_primary_key_test(manifest):
     broken = copy.deepcopy(manifest)
     broken["nodes"] = {k: v for k, v in broken["nodes"].items()
-                       if not (v["resource_type"] == "test" and "stg_erp__stores" in str(v["depends_on"]["nodes"])
-                               and v.get("test_metadata", {}).get("name") == "unique")}
-    assert untested(broken) == ["stg_erp__stores has no primary-key test"]
+                       if not (v["resource_type"] == "test" and "stg_erp__orders" in str(v["depends_on"]["nodes"])
+                               and v.get("test_metadata", {}).get("name") == "enforced_unique")}
+    # A unique index without a not-null key is no key either.
+    lines = next(n for n in models(broken) if n["name"] == "stg_erp__order_lines")
+    lines["columns"]["order_line_id"]["constraints"] = []
+    assert sorted(untested(broken)) == ["stg_erp__order_lines has no primary-key test",
+                                        "stg_erp__orders has no primary-key test"]
 
 
 def test_gate_catches_a_missing_primary_key_constraint(manifest):

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='order_line_id',
         incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
         indexes=[{'columns': ['order_line_id'], 'unique': True}, {'columns': ['order_id']}]
     )
 }}
