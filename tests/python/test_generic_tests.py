@@ -20,6 +20,7 @@ from runner.core import embedded
 
 FIXTURE = Path(__file__).parent / "fixtures" / "generic_tests"
 GENERIC = PROJECT_DIR / "tests" / "dbt" / "generic"
+CONTRACT_MACROS = PROJECT_DIR / "macros" / "contracts"
 TESTS = sorted(path.stem for path in GENERIC.glob("*.sql"))
 
 
@@ -28,6 +29,7 @@ def results(database, tmp_path_factory):
     project = tmp_path_factory.mktemp("proof")
     shutil.copytree(FIXTURE, project, dirs_exist_ok=True)
     shutil.copytree(GENERIC, project / "tests" / "generic")
+    shutil.copytree(CONTRACT_MACROS, project / "macros" / "contracts")
     conn = embedded.connect(database)
     with conn, conn.cursor() as cur:
         cur.execute("create schema if not exists public_audit")
@@ -46,6 +48,7 @@ def results(database, tmp_path_factory):
     for result in run["results"]:
         name = result["unique_id"].split(".")[2]
         statuses[name] = result["status"]
+        statuses[f"{name}:message"] = result["message"]
     assert statuses, completed.stdout[-3000:]
     return statuses
 
@@ -64,3 +67,27 @@ def test_passes_on_good_data(results, test_name):
 @pytest.mark.parametrize("test_name", TESTS)
 def test_fails_on_bad_data(results, test_name):
     assert results[f"{test_name}__bad"] == "fail"
+
+
+def test_contracted_table_gets_its_types_and_constraints(database, results):
+    """macros/contracts/create_table_as.sql builds a contracted table with `create table as`
+    and adds the declared constraints after: the same table dbt's own macro would make."""
+    assert results["contracted_good"] == "success", results["contracted_good:message"]
+    columns = query(database, """select column_name, data_type, numeric_precision,
+            numeric_scale, is_nullable from information_schema.columns
+        where table_name = 'contracted_good' order by ordinal_position""")
+    assert columns == [("id", "integer", 32, 0, "NO"), ("amount", "numeric", 18, 2, "NO"),
+                       ("category", "text", None, None, "YES"),
+                       ("email", "text", None, None, "YES")]
+    constraints = query(database, """select contype, pg_get_constraintdef(oid)
+        from pg_constraint where conrelid = 'public.contracted_good'::regclass
+            and contype in ('p', 'u', 'c') order by 1, 2""")
+    assert constraints == [("c", "CHECK ((amount >= (0)::numeric))"),
+                           ("c", "CHECK ((category <> ''::text))"),
+                           ("p", "PRIMARY KEY (id)"), ("u", "UNIQUE (email)")]
+
+
+def test_contracted_table_rejects_a_row_breaking_a_constraint(database, results):
+    assert results["contracted_bad"] == "error"
+    assert "violated by some row" in results["contracted_bad:message"]
+    assert query(database, "select to_regclass('public.contracted_bad')") == [(None,)]
