@@ -243,6 +243,9 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
     if outcome.build_returncode != 0:
         raise RuntimeError(f"the benchmark build failed at scale {scale}")
     fig["layers_s"] = _layer_split(settings)
+    # The replay runs before `dbt build` (and builds the base models it reads), outside
+    # the node times.
+    fig["layers_s"]["replay"] = outcome.replay_s
     fig["end_to_end_s"] = fig["generate_s"] + fig["load_s"] + fig["full_build_s"]
 
     say(f"scale {scale}: incremental day")
@@ -320,9 +323,9 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
     row("load (s) / rows per s", lambda f: f"{_s(f['load_s'])} / {f['load_rows_per_s']:,.0f}")
     row("loader COPY ÷ plain COPY (ERP files)", lambda f: f"{f['copy_ratio']:.2f}")
     row("full build (s)", lambda f: _s(f["full_build_s"]))
-    row("  of which seeds+snapshots / silver / gold / tests (s, node time)",
-        lambda f: " / ".join(_s(f["layers_s"].get(k, 0)) for k in ("seeds", "silver", "gold", "tests"))
-        + f" (snapshots {_s(f['layers_s'].get('snapshots', 0))})")
+    row("  of which snapshot replay with its inputs (s, wall) / silver / gold / tests "
+        "(s, node time)",
+        lambda f: " / ".join(_s(f["layers_s"].get(k, 0)) for k in ("replay", "silver", "gold", "tests")))
     row("generate + load + full build (s)", lambda f: _s(f["end_to_end_s"]))
     row("incremental day: next-day + load + build (s)", lambda f: _s(f["incremental_s"]))
     row("incremental ÷ full build", lambda f: f"{f['incremental_ratio']:.2f}")

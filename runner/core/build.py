@@ -26,6 +26,8 @@ class BuildOutcome:
     freshness_ok: bool
     replayed: list[str]
     build_returncode: int
+    # Seconds spent replaying the batches into the snapshots, building their inputs first.
+    replay_s: float = 0.0
 
 
 def ensure_audit(settings: Settings) -> str:
@@ -157,4 +159,5 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # Freshness fails when a source is late beyond its error threshold (or the check
     # itself failed); the build still ran so analysts get what did arrive.
     freshness_ok = outcome.get("freshness_ok") is not False
-    return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode))
+    return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
+                        outcome.get("replay_s", 0.0))

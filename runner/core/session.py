@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from dbt.cli.main import dbtRunner
@@ -54,7 +55,7 @@ def main(spec_path: str) -> int:
     common = ["--project-dir", os.environ["WAREHOUSE_PROJECT_DIR_RESOLVED"]]
     vars_args = spec["vars_args"]
     outcome: dict = {"parsed": False, "freshness_ok": None, "replay_ok": None,
-                     "build_returncode": None}
+                     "replay_s": 0.0, "build_returncode": None}
 
     def finish(code: int) -> int:
         Path(spec["result_path"]).write_text(json.dumps(outcome))
@@ -70,7 +71,9 @@ def main(spec_path: str) -> int:
     if spec["freshness"]:
         outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
     if spec["batches"]:
+        started = time.perf_counter()
         outcome["replay_ok"] = _replay(runner, spec, [*vars_args, *common])
+        outcome["replay_s"] = time.perf_counter() - started
         if not outcome["replay_ok"]:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
