@@ -132,6 +132,8 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
             "snapshot_inputs": SNAPSHOT_INPUTS,
+            # The replay builds the snapshots' inputs; a full refresh must rebuild them there.
+            "full_refresh": _given(build_args, "--full-refresh"),
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
         }))
         env = dbt.dbt_environment(settings, {

@@ -33,7 +33,8 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str]) -> bool:
     # leaves these nodes out).
     parents = runner.invoke(
         ["build", "--select", *spec["snapshot_inputs"], "--resource-type", "model",
-         "--resource-type", "seed", *common, "--quiet"]
+         "--resource-type", "seed", *(["--full-refresh"] if spec["full_refresh"] else []),
+         *common, "--quiet"]
     )
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)

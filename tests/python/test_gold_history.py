@@ -344,7 +344,27 @@ def test_late_source_fails_runner_build(built, run_cli, monkeypatch):
     assert run_cli("build", "--select", "dim_date").exit_code == 0
 
 
-# Last in the module: it adds a batch to `once`.
+# Last in the module: these two add a batch to `daily` and to `once`.
+def test_full_refresh_with_a_pending_batch_rebuilds_the_snapshot_inputs(
+        built, landing, tmp_path):
+    """The replay builds the snapshots' inputs before `dbt build`, which then leaves them
+    out: with --full-refresh they are rebuilt from scratch there, like every other model."""
+    _, daily, _ = built
+    full, _, _ = landing
+    extra = tmp_path / "landing"
+    shutil.copytree(full, extra)  # every batch `daily` has, and the generator's state
+    gen.next_day(extra)
+    assert {r.status for r in loader.load(daily, extra)} == {"loaded", "skipped"}
+    tables = ("silver.base_crm__customers", "silver.base_erp__products",
+              "silver.base_erp__stores", "silver.country_codes", "silver.base_erp__orders")
+    oids = {table: query(daily, f"select '{table}'::regclass::oid")[0][0] for table in tables}
+    outcome = builder.run_build(daily, ["--full-refresh"])
+    assert outcome.build_returncode == 0 and len(outcome.replayed) == 1
+    for table in tables:  # a new table each: rebuilt, not merged into
+        assert query(daily, f"select '{table}'::regclass::oid")[0][0] != oids[table], table
+
+
+
 def test_a_customer_whose_orders_are_all_cancelled_leaves_the_lifetime_value_report(
         built, tmp_path):
     """The report is incremental by customer (delete+insert): a customer whose orders
