@@ -132,8 +132,9 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
             "snapshot_inputs": SNAPSHOT_INPUTS,
-            # The replay builds the snapshots' inputs; a full refresh must rebuild them there.
-            "full_refresh": _given(build_args, "--full-refresh"),
+            # When the build leaves the snapshots' inputs out, a full refresh rebuilds them in
+            # the replay (with a selection of their own, the user's selection decides).
+            "full_refresh": SNAPSHOT_INPUTS[0] in excluded and _given(build_args, "--full-refresh"),
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
         }))
         env = dbt.dbt_environment(settings, {
