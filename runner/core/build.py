@@ -101,15 +101,19 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)
     excluded = []
-    if not _given(build_args, "-s", "--select", "--exclude", "--selector", "-m", "--models"):
+    user_selected = _given(build_args, "-s", "--select", "--exclude", "--selector",
+                           "-m", "--models")
+    # When it replays batches, the session first builds the snapshots' inputs (seeds and
+    # base models) under the same lock; built again in the build they would find nothing
+    # new. A selection of the user's own is left as given.
+    skip_snapshot_inputs = bool(batches) and not user_selected
+    if not user_selected:
         if batches or applied_before:
             # The replay applies every loaded batch before the build, so dbt's snapshot
             # step would find nothing new, after comparing every current version with its
             # source.
             excluded.append("resource_type:snapshot")
-        if batches:
-            # ...and the replay has just built the snapshots' inputs (seeds and base models)
-            # under the same lock: built again they would find nothing new either.
+        if skip_snapshot_inputs:
             excluded.extend(SNAPSHOT_INPUTS)
         if observe.status(settings).enabled:
             # Elementary's own models only create the tables its hooks fill; `runner
@@ -132,9 +136,8 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
             "snapshot_inputs": SNAPSHOT_INPUTS,
-            # When the build leaves the snapshots' inputs out, a full refresh rebuilds them in
-            # the replay (with a selection of their own, the user's selection decides).
-            "full_refresh": SNAPSHOT_INPUTS[0] in excluded and _given(build_args, "--full-refresh"),
+            # Left out of the build, the inputs get a full refresh in the replay instead.
+            "full_refresh": skip_snapshot_inputs and _given(build_args, "--full-refresh"),
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
         }))
         env = dbt.dbt_environment(settings, {

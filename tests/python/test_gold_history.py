@@ -364,7 +364,6 @@ def test_full_refresh_with_a_pending_batch_rebuilds_the_snapshot_inputs(
         assert query(daily, f"select '{table}'::regclass::oid")[0][0] != oids[table], table
 
 
-
 def test_a_customer_whose_orders_are_all_cancelled_leaves_the_lifetime_value_report(
         built, tmp_path):
     """The report is incremental by customer (delete+insert): a customer whose orders
