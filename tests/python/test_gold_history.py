@@ -201,6 +201,52 @@ def test_a_partial_build_runs_only_the_tests_it_can_satisfy(built):
     assert any(name.startswith("relationships_fct_order_lines") for name in names)
 
 
+def test_relationship_tests_read_the_rows_changed_since_they_last_passed(built):
+    """The facts' relationships tests read the rows whose source_load_order is past the
+    value stored when each last passed (macros/audit/test_watermarks.sql). An orphan key
+    in a changed row fails the test and keeps its watermark; an orphan below the watermark
+    is left to the full checks: `--vars '{full_tests: true}'`, or a change to the code of
+    a model the test reads."""
+    once, _, _ = built
+    test = "relationships_fct_order_lines_customer_key__customer_key__ref_dim_customers_"
+    stored = dict(query(once, "select test_id, watermark from audit.test_watermarks"))
+    assert len(stored) == 7, stored
+    (test_id,) = [test_id for test_id in stored if f".{test}." in test_id]
+    watermark = stored[test_id]
+    assert query(once, "select max(source_load_order) from gold.fct_order_lines") == [(watermark,)]
+
+    def run_test(*extra):
+        return dbt.run_dbt(once, ["test", "--select", test, *extra], capture=True)
+
+    query(once, """insert into gold.fct_order_lines
+        select (order_line_id + 1000000000)::bigint, order_id, 'no-such-customer', product_key,
+            store_key, date_key, customer_id, product_id, store_id, order_status,
+            currency_code, line_number, quantity, unit_price_amount, gross_amount,
+            discount_amount, net_amount, is_cancelled, order_date, ordered_at,
+            line_load_order, order_load_order, %s
+        from gold.fct_order_lines order by order_line_id limit 1""", (watermark + 1,))
+    try:
+        failed = run_test()
+        assert failed.returncode != 0 and "Got 1 result" in failed.stdout, failed.stdout[-2000:]
+        assert query(once, "select watermark from audit.test_watermarks where test_id = %s",
+                     (test_id,)) == [(watermark,)]
+        # The same orphan in a row written before the watermark: out of the window.
+        query(once, "update gold.fct_order_lines set source_load_order = 0 "
+                    "where order_line_id > 1000000000")
+        assert run_test().returncode == 0
+        full = run_test("--vars", "{full_tests: true}")
+        assert full.returncode != 0 and "Got 1 result" in full.stdout, full.stdout[-2000:]
+        # A watermark stored for other code of the models the test reads is not used.
+        query(once, "update audit.test_watermarks set inputs_checksum = 'older code' "
+                    "where test_id = %s", (test_id,))
+        assert run_test().returncode != 0
+    finally:
+        query(once, "delete from gold.fct_order_lines where order_line_id > 1000000000")
+    assert run_test().returncode == 0
+    assert query(once, "select watermark from audit.test_watermarks where test_id = %s",
+                 (test_id,)) == [(watermark,)]
+
+
 def test_revenue_reconciles_with_silver_per_day(built):
     once, _, _ = built
     mismatches = query(once, """
