@@ -1,10 +1,11 @@
 {#-
     The customers with an order written since this per-customer model's last run: orders
-    whose `source_load_order` is past the model's watermark. The model recomputes them;
-    its pre-hook deletes their rows first.
+    whose `source_load_order` is past the model's watermark, each customer once (a model
+    joins its orders to them). The model recomputes them; its pre-hook deletes their rows
+    first.
 -#}
 {% macro customers_with_new_orders(orders) -%}
-    select customer_id from {{ orders }}
+    select distinct customer_id from {{ orders }}
     where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
 {%- endmacro %}
 

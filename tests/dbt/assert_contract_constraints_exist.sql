@@ -12,6 +12,7 @@
     ref('dim_date'), ref('dim_customers'), ref('dim_products'), ref('dim_stores'),
     ref('fct_orders'), ref('fct_order_lines'),
     ref('agg_sales_daily'), ref('agg_sales_monthly'), ref('agg_sales_product_monthly'),
+    ref('agg_customer_activity_monthly'),
     ref('rpt_business_kpis_monthly'), ref('rpt_cohort_retention'),
     ref('rpt_customer_lifetime_value'), ref('rpt_data_quality_batches'),
 ] %}

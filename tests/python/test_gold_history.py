@@ -24,7 +24,7 @@ from runner.core import load as loader
 
 GOLD = ["dim_customers", "dim_products", "dim_stores", "fct_order_lines", "fct_orders",
         "agg_sales_daily", "agg_sales_monthly", "agg_sales_product_monthly",
-        "rpt_customer_lifetime_value",
+        "agg_customer_activity_monthly", "rpt_customer_lifetime_value",
         "rpt_cohort_retention", "rpt_business_kpis_monthly", "rpt_data_quality_batches"]
 DAYS = 5
 
@@ -424,6 +424,8 @@ def test_a_customer_whose_orders_are_all_cancelled_leaves_the_lifetime_value_rep
             to_char(ordered_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'), currency_code
         from silver.stg_erp__orders where customer_id = %s""", (customer_id,))
     assert len(orders) > 1
+    assert query(once, """select count(*) > 0 from gold.agg_customer_activity_monthly
+        where customer_id = %s""", (customer_id,)) == [(True,)]
     (tmp_path / f"erp__orders__{batch_date}.csv").write_text("\n".join(
         ["order_id,customer_id,store_id,order_ts,status,currency,updated_at,promo_code"]
         + [f"{order_id},{customer},{store},{ordered_at},cancelled,{currency},"
@@ -434,4 +436,6 @@ def test_a_customer_whose_orders_are_all_cancelled_leaves_the_lifetime_value_rep
     assert query(once, """select count(*) from gold.fct_orders
         where customer_id = %s and not is_cancelled""", (customer_id,)) == [(0,)]
     assert query(once, """select count(*) from gold.rpt_customer_lifetime_value
+        where customer_id = %s""", (customer_id,)) == [(0,)]
+    assert query(once, """select count(*) from gold.agg_customer_activity_monthly
         where customer_id = %s""", (customer_id,)) == [(0,)]

@@ -1,41 +1,26 @@
 -- The business in one row per month: revenue, orders, average order value, and active,
--- new and repeat customers (a repeat customer ordered in an earlier month too).
+-- new and repeat customers (a repeat customer ordered in an earlier month too). Counted
+-- from the customer-month activity, where each customer is one row per month.
 with
 
-orders as (
+activity as (
 
-    select * from {{ ref('fct_orders') }}
-    where not is_cancelled
-
-),
-
-first_orders as (
-
-    select
-        customer_id,
-        date_trunc('month', min(order_date))::date as first_order_month
-    from orders
-    group by customer_id
+    select * from {{ ref('agg_customer_activity_monthly') }}
 
 ),
 
 monthly as (
 
     select
-        date_trunc('month', orders.order_date)::date as kpi_month,
-        sum(orders.net_amount)::numeric(18, 2) as net_revenue_amount,
-        count(*)::integer as order_count,
-        count(distinct orders.customer_id)::integer as active_customers,
-        count(distinct orders.customer_id) filter (
-            where first_orders.first_order_month = date_trunc('month', orders.order_date)
-        )::integer as new_customers,
-        count(distinct orders.customer_id) filter (
-            where first_orders.first_order_month < date_trunc('month', orders.order_date)
-        )::integer as repeat_customers
-    from orders
-    inner join first_orders
-        on orders.customer_id = first_orders.customer_id
-    group by date_trunc('month', orders.order_date)
+        activity_month as kpi_month,
+        sum(net_revenue_amount)::numeric(18, 2) as net_revenue_amount,
+        sum(order_count)::integer as order_count,
+        count(*)::integer as active_customers,
+        count(*) filter (where first_order_month = activity_month)::integer as new_customers,
+        count(*) filter (where first_order_month < activity_month)::integer
+            as repeat_customers
+    from activity
+    group by activity_month
 
 ),
 
