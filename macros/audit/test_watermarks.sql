@@ -54,9 +54,13 @@
     {% if not execute or flags.FULL_REFRESH or var('full_tests', false) %}
         {{ return(relation) }}
     {% endif %}
+    {% set table = generate_schema_name('audit', none) ~ '.test_watermarks' %}
+    {#- `dbt compile` runs no hooks: the table may not exist yet. -#}
+    {% if run_query("select to_regclass('" ~ table ~ "')").rows[0][0] is none %}
+        {{ return(relation) }}
+    {% endif %}
     {% set found = run_query(
-        'select watermark, inputs_checksum from '
-        ~ generate_schema_name('audit', none) ~ '.test_watermarks'
+        'select watermark, inputs_checksum from ' ~ table
         ~ " where test_id = '" ~ model.unique_id ~ "'"
     ) %}
     {% if found.rows | length == 0
