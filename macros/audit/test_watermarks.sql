@@ -12,6 +12,10 @@
     model it reads changed since the watermark was stored, on `--full-refresh`, and with
     `--vars '{full_tests: true}'`.
 
+    The hook reads the maximum after the tests ran, so it assumes no other writer adds
+    rows to the tested model in between: `runner build` holds the writer lock for the
+    whole invocation (two plain `dbt build`s on the same schemas would race anyway).
+
     dbt renders a test's `where` when it parses the project, where project macros are not
     available; dbt's documented way around that is a placeholder that
     `get_where_subquery` expands when the test runs, as here.
