@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -75,8 +76,8 @@ def _checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def row_counts(cur) -> dict[str, int]:
-    """Exact row count of every user table (partitions counted, not their parents)."""
+def user_tables(cur) -> list[str]:
+    """Every user table, schema-qualified (partitions, not their parents)."""
     cur.execute(
         """
         select format('%I.%I', namespace.nspname, class.relname)
@@ -89,12 +90,28 @@ def row_counts(cur) -> dict[str, int]:
         order by 1
         """
     )
-    tables = [row[0] for row in cur.fetchall()]
+    return [row[0] for row in cur.fetchall()]
+
+
+def row_counts(cur, tables: list[str] | None = None) -> dict[str, int]:
+    """Exact row count of every user table (or of ``tables``)."""
     counts = {}
-    for table in tables:
+    for table in user_tables(cur) if tables is None else tables:
         cur.execute(f"select count(*) from {table}")
         counts[table] = cur.fetchone()[0]
     return counts
+
+
+def _row_counts_in_snapshot(settings: Settings, snapshot: str, tables: list[str]) -> dict[str, int]:
+    """row_counts as of an exported snapshot, on a connection of its own."""
+    conn = embedded.connect(settings)
+    try:
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            cur.execute("set transaction snapshot %s", (snapshot,))
+            return row_counts(cur, tables)
+    finally:
+        conn.close()
 
 
 def _dir_size(folder: Path) -> int:
@@ -144,19 +161,24 @@ def backup(
     staging.mkdir()
 
     # Count rows and dump in the same snapshot, so the manifest describes the dump exactly.
+    # The counting (a scan of every table) runs beside pg_dump, not before it.
     conn = embedded.connect(settings)
     try:
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:
             cur.execute("select pg_export_snapshot(), current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
-            counts = row_counts(cur)
+            tables = user_tables(cur)
             cur.execute(
                 "select nspname from pg_namespace where nspname not like 'pg\\_%%' "
                 "and nspname != 'information_schema' order by 1"
             )
             schemas = [row[0] for row in cur.fetchall()]
-        _run_pg_dump(settings, staging / DUMP_DIR, snapshot, jobs, compression, len(counts), progress)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            counting = pool.submit(_row_counts_in_snapshot, settings, snapshot, tables)
+            _run_pg_dump(settings, staging / DUMP_DIR, snapshot, jobs, compression, len(tables),
+                         progress)
+            counts = counting.result()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
