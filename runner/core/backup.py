@@ -152,13 +152,22 @@ def backup(
             "folder with --dest or WAREHOUSE_BACKUP_DIR."
         ) from None
     started = time.monotonic()
-    now = dt.datetime.now(dt.timezone.utc)
-    backup_id = now.strftime("%Y%m%dT%H%M%SZ") + (f"-{label}" if label else "")
-    final = dest / backup_id
-    if final.exists():
+    # Ids have whole seconds: a backup started in the same second as another (or as one
+    # that was killed and left its .incomplete folder) takes the next free second.
+    for _attempt in range(3):
+        now = dt.datetime.now(dt.timezone.utc)
+        backup_id = now.strftime("%Y%m%dT%H%M%SZ") + (f"-{label}" if label else "")
+        final = dest / backup_id
+        staging = dest / f"{INCOMPLETE}{backup_id}"
+        try:
+            if final.exists():
+                raise FileExistsError(final)
+            staging.mkdir()
+            break
+        except FileExistsError:
+            time.sleep(1.01 - now.microsecond / 1e6)
+    else:
         raise WarehouseError(f"backup {backup_id} already exists in {dest}; wait a second and retry.")
-    staging = dest / f"{INCOMPLETE}{backup_id}"
-    staging.mkdir()
 
     # Count rows and dump in the same snapshot, so the manifest describes the dump exactly.
     # The counting (a scan of every table) runs beside pg_dump, not before it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -154,6 +155,19 @@ def test_killed_backup_leaves_nothing_that_looks_valid(warehouse_env, tmp_path):
     # a new backup still works beside the leftover
     made = backups.backup(big, dest)
     assert made.status == "complete" and made.manifest["row_counts"]["public.filler"] == 3000000
+
+
+def test_a_backup_in_the_same_second_as_a_killed_one_takes_the_next_free_id(loaded, dest):
+    """Ids have whole seconds: leftovers of killed backups named for this second and the
+    next do not stop a new backup, which takes the first free second."""
+    dest.mkdir()
+    now = dt.datetime.now(dt.timezone.utc)
+    taken = [(now + dt.timedelta(seconds=step)).strftime("%Y%m%dT%H%M%SZ") for step in (0, 1)]
+    for backup_id in taken:
+        (dest / f"{backups.INCOMPLETE}{backup_id}").mkdir()
+    made = backups.backup(loaded, dest)
+    assert made.status == "complete" and made.backup_id not in taken
+    assert made.backup_id > taken[-1]
 
 
 def test_clear_errors_for_bad_input(loaded, dest, tmp_path, run_cli, monkeypatch):
