@@ -218,6 +218,10 @@ def test_relationship_tests_read_the_rows_changed_since_they_last_passed(built):
     def run_test(*extra):
         return dbt.run_dbt(once, ["test", "--select", test, *extra], capture=True)
 
+    def stored_watermark():
+        return query(once, "select watermark from audit.test_watermarks where test_id = %s",
+                     (test_id,))
+
     query(once, """insert into gold.fct_order_lines
         select (order_line_id + 1000000000)::bigint, order_id, 'no-such-customer', product_key,
             store_key, date_key, customer_id, product_id, store_id, order_status,
@@ -228,8 +232,7 @@ def test_relationship_tests_read_the_rows_changed_since_they_last_passed(built):
     try:
         failed = run_test()
         assert failed.returncode != 0 and "Got 1 result" in failed.stdout, failed.stdout[-2000:]
-        assert query(once, "select watermark from audit.test_watermarks where test_id = %s",
-                     (test_id,)) == [(watermark,)]
+        assert stored_watermark() == [(watermark,)]
         # The same orphan in a row written before the watermark: out of the window.
         query(once, "update gold.fct_order_lines set source_load_order = 0 "
                     "where order_line_id > 1000000000")
@@ -243,8 +246,7 @@ def test_relationship_tests_read_the_rows_changed_since_they_last_passed(built):
     finally:
         query(once, "delete from gold.fct_order_lines where order_line_id > 1000000000")
     assert run_test().returncode == 0
-    assert query(once, "select watermark from audit.test_watermarks where test_id = %s",
-                 (test_id,)) == [(watermark,)]
+    assert stored_watermark() == [(watermark,)]
 
 
 def test_changed_rows_tests_compile_before_any_build(warehouse_env):
