@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from runner import __version__
 from runner.core import backup as backups
@@ -222,6 +223,7 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
     name = settings.dbname
     out = ScaleResult(scale)
     fig = out.figures
+    fig["scale"] = scale
     landing = work / f"landing_{name}"
     shutil.rmtree(landing, ignore_errors=True)
 
@@ -309,28 +311,64 @@ def _s(value: float) -> str:
     return f"{value:.1f}"
 
 
+@dataclass(frozen=True)
+class Target:
+    """A target from the issue: its wording, the scales it is set for (None: every scale)
+    and whether a scale's figures meet it."""
+
+    text: str
+    met: Callable[[dict], bool]
+    scales: tuple[float, ...] | None = None
+
+
 def markdown(results: list[ScaleResult], command: str, settings: Settings) -> str:
     lines = [
-        "| figure | " + " | ".join(f"scale {r.scale}" for r in results) + " |",
-        "|---|" + "---|" * len(results),
+        "| figure | " + " | ".join(f"scale {r.scale}" for r in results) + " | target |",
+        "|---|" + "---|" * (len(results) + 1),
     ]
 
-    def row(label, render):
-        lines.append(f"| {label} | " + " | ".join(render(r.figures) for r in results) + " |")
+    def row(label, render, target: Target | None = None):
+        cells = []
+        for result in results:
+            cell = render(result.figures)
+            if target and (target.scales is None or result.scale in target.scales):
+                cell += " ✓" if target.met(result.figures) else " ✗ missed"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {target.text if target else ''} |")
 
     row("order lines", lambda f: f"{f['order_lines']:,}")
     row("generate (s)", lambda f: _s(f["generate_s"]))
-    row("load (s) / rows per s", lambda f: f"{_s(f['load_s'])} / {f['load_rows_per_s']:,.0f}")
-    row("loader COPY ÷ plain COPY (ERP files)", lambda f: f"{f['copy_ratio']:.2f}")
-    row("full build (s)", lambda f: _s(f["full_build_s"]))
+    row("load (s) / rows per s", lambda f: f"{_s(f['load_s'])} / {f['load_rows_per_s']:,.0f}",
+        Target("≥ 300,000 rows/s", lambda f: f["load_rows_per_s"] >= 300_000))
+    row("loader COPY ÷ plain COPY (ERP files)", lambda f: f"{f['copy_ratio']:.2f}",
+        Target("≤ 1.20", lambda f: f["copy_ratio"] <= 1.20))
+    row("full build (s)", lambda f: _s(f["full_build_s"]),
+        Target("< 20 s at scale 1, < 60 s at scale 5",
+               lambda f: f["full_build_s"] < {1.0: 20, 5.0: 60}[f["scale"]], (1.0, 5.0)))
     row("  of which snapshot replay with its inputs (s, wall) / silver / gold / tests "
         "(s, node time)",
         lambda f: " / ".join(_s(f["layers_s"].get(k, 0)) for k in ("replay", "silver", "gold", "tests")))
-    row("generate + load + full build (s)", lambda f: _s(f["end_to_end_s"]))
+    smallest = min(results, key=lambda r: r.scale).figures
+
+    def growth(f: dict) -> float:
+        """How much faster the full build grew than the order lines, from the smallest scale."""
+        return ((f["full_build_s"] / smallest["full_build_s"])
+                / (f["order_lines"] / smallest["order_lines"]))
+
+    if len(results) > 1:
+        row("full build growth ÷ order-line growth, from the smallest scale",
+            lambda f: "-" if f is smallest else f"{growth(f):.2f}",
+            Target("≤ 1 (no worse than linear)", lambda f: growth(f) <= 1,
+                   tuple(r.scale for r in results if r.figures is not smallest)))
+    row("generate + load + full build (s)", lambda f: _s(f["end_to_end_s"]),
+        Target("< 30 s at scale 1", lambda f: f["end_to_end_s"] < 30, (1.0,)))
     row("incremental day: next-day + load + build (s)", lambda f: _s(f["incremental_s"]))
-    row("incremental ÷ full build", lambda f: f"{f['incremental_ratio']:.2f}")
-    row("backup (s) / ÷ plain pg_dump -Fd -j2 -Z1", lambda f: f"{_s(f['backup_s'])} / {f['backup_ratio']:.2f}")
-    row("restore (s) / ÷ plain pg_restore -j2", lambda f: f"{_s(f['restore_s'])} / {f['restore_ratio']:.2f}")
+    row("incremental ÷ full build", lambda f: f"{f['incremental_ratio']:.2f}",
+        Target("≤ 0.25 at scale 1", lambda f: f["incremental_ratio"] <= 0.25, (1.0,)))
+    row("backup (s) / ÷ plain pg_dump -Fd -j2 -Z1", lambda f: f"{_s(f['backup_s'])} / {f['backup_ratio']:.2f}",
+        Target("≤ 1.15", lambda f: f["backup_ratio"] <= 1.15))
+    row("restore (s) / ÷ plain pg_restore -j2", lambda f: f"{_s(f['restore_s'])} / {f['restore_ratio']:.2f}",
+        Target("≤ 1.15", lambda f: f["restore_ratio"] <= 1.15))
     for question in QUERIES:
         row(f"'{question}': gold ms / silver ms (speed-up)",
             lambda f, q=question: f"{f['queries'][q]['gold_ms']:.1f} / {f['queries'][q]['silver_ms']:.1f} "
@@ -340,7 +378,9 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
     if any("observability" in r.figures for r in results):
         row("full-refresh build without / with Elementary (s), ratio",
             lambda f: (f"{_s(f['observability']['without_s'])} / {_s(f['observability']['with_s'])}, "
-                       f"{f['observability']['ratio']:.2f}") if "observability" in f else "-")
+                       f"{f['observability']['ratio']:.2f}") if "observability" in f else "-",
+            Target("≤ 1.25", lambda f: f["observability"]["ratio"] <= 1.25,
+                   tuple(r.scale for r in results if "observability" in r.figures)))
     row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
     header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
     return header + "\n".join(lines) + "\n"

@@ -28,6 +28,11 @@ def test_bench_reports_every_figure(warehouse_env, tmp_path):
         assert figure in text, figure
     table_rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert all("nan" not in row and "| |" not in row for row in table_rows)
+    # Each target set for every scale is marked met or missed in the row's cell.
+    assert table_rows[0].endswith("| target |")
+    for label in ("load (s) / rows per s", "loader COPY", "backup (s)", "restore (s)"):
+        marked = next(row for row in table_rows if row.startswith(f"| {label}"))
+        assert marked.split("|")[2].strip().endswith(("✓", "✗ missed")), marked
     # The full build replayed the batches into the snapshots, and the split shows its time.
     split = next(row for row in table_rows if "of which snapshot replay" in row)
     assert float(split.split("|")[2].split("/")[0]) > 0, split
