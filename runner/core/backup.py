@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import psycopg2
+from psycopg2 import sql
 
 from runner import __version__
 from runner.core import embedded
@@ -35,6 +36,9 @@ INCOMPLETE = ".incomplete-"
 DUMP_DIR = "dump"
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z(-[a-z0-9-]+)?$")
 IGNORABLE_ON_OLDER_SERVER = 'unrecognized configuration parameter "transaction_timeout"'
+FINISHED_TABLE_DATA = re.compile(r"finished item (\d+) TABLE DATA ")
+LISTED_TABLE_DATA = re.compile(r"^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) ", re.MULTILINE)
+TOC = "toc.dat"  # the dump's table of contents: every SQL statement pg_restore runs
 DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
 
 Progress = Callable[[str], None]
@@ -233,9 +237,11 @@ def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: 
 
 
 def _run_pg_tool(command: list[str], env: dict[str, str], tables: int,
-                 progress: Progress | None) -> tuple[int, list[str]]:
-    """Run pg_dump / pg_restore --verbose, reporting each table finished; returns the exit
-    code and its error lines (or, when it printed none, its last lines)."""
+                 progress: Progress | None,
+                 on_table_data: Callable[[int], None] | None = None) -> tuple[int, list[str]]:
+    """Run pg_dump / pg_restore --verbose, reporting each table finished (and passing its
+    dump item id to ``on_table_data``); returns the exit code and its error lines (or,
+    when it printed none, its last lines)."""
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
                                preexec_fn=_die_with_parent)
     tail: list[str] = []
@@ -245,7 +251,10 @@ def _run_pg_tool(command: list[str], env: dict[str, str], tables: int,
         tail = (tail + [line.rstrip()])[-15:]
         if "error:" in line.lower():
             errors.append(line.strip())
-        if progress and "finished item" in line and "TABLE DATA" in line:
+        finished = FINISHED_TABLE_DATA.search(line)
+        if finished and on_table_data:
+            on_table_data(int(finished.group(1)))
+        if finished and progress:
             done += 1
             progress(f"{done}/{tables} tables")
     return process.wait(), errors or tail[-3:]
@@ -313,10 +322,16 @@ def find(dest: Path, backup_id: str) -> BackupInfo:
     return found
 
 
-def check_files(found: BackupInfo) -> list[str]:
-    """Problems with the backup's files: missing, extra or changed (empty when intact)."""
+def check_files(found: BackupInfo, only: str | None = None) -> list[str]:
+    """Problems with the backup's files (or with the one file ``only``): missing, extra or
+    changed (empty when intact)."""
     expected = found.manifest["checksums"]
-    actual = _checksums(found.path / DUMP_DIR)
+    if only is None:
+        actual = _checksums(found.path / DUMP_DIR)
+    else:
+        expected = {name: value for name, value in expected.items() if name == only}
+        path = found.path / DUMP_DIR / only
+        actual = {only: sha256_of(path)} if path.is_file() else {}
     problems = [f"{name} is missing" for name in expected if name not in actual]
     problems += [f"{name} is not in the manifest" for name in actual if name not in expected]
     problems += [f"{name} changed (checksum differs)" for name in expected
@@ -324,10 +339,51 @@ def check_files(found: BackupInfo) -> list[str]:
     return problems
 
 
-def _pg_restore_list(found: BackupInfo) -> str | None:
-    result = subprocess.run([_tool("pg_restore"), "--list", str(found.path / DUMP_DIR)],
-                            capture_output=True, text=True)
-    return None if result.returncode == 0 else result.stderr.strip()
+def _pg_restore_list(found: BackupInfo) -> subprocess.CompletedProcess:
+    return subprocess.run([_tool("pg_restore"), "--list", str(found.path / DUMP_DIR)],
+                          capture_output=True, text=True)
+
+
+def _table_data_items(found: BackupInfo) -> dict[int, tuple[str, str]]:
+    """The dump's table-data items: item id -> (schema, table), from pg_restore --list."""
+    return {int(item): (schema, table)
+            for item, schema, table in LISTED_TABLE_DATA.findall(_pg_restore_list(found).stdout)}
+
+
+def _count_table(conn, schema: str, table: str) -> tuple[str, int]:
+    """(the table's name as user_tables writes it, its exact row count)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("select format('%%I.%%I', %s, %s), count(*) from {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(table)),
+            (schema, table),
+        )
+        return cur.fetchone()
+
+
+def _pg_restore_counting(command: list[str], env: dict[str, str], found: BackupInfo, conn,
+                         progress: Progress | None) -> tuple[int, list[str], dict[str, int]]:
+    """Run pg_restore and count each table's rows on ``conn`` as soon as pg_restore reports
+    its data loaded (the rows do not change after that), beside pg_restore's other tables
+    and indexes. ``conn`` is in autocommit, so each count is a short transaction of its own
+    and holds no lock that pg_restore's later ALTER TABLE would wait on for long. Returns
+    the exit code, the error lines and the counts taken; a table whose count was missed or
+    failed is simply absent (the caller counts it afterwards)."""
+    items = _table_data_items(found)
+    counting = []
+    with ThreadPoolExecutor(max_workers=1) as counter:
+        def count_when_loaded(item: int) -> None:
+            if item in items:
+                counting.append(counter.submit(_count_table, conn, *items[item]))
+
+        try:
+            returncode, errors = _run_pg_tool(command, env, len(found.manifest["row_counts"]),
+                                              progress, count_when_loaded)
+        except BaseException:
+            counter.shutdown(cancel_futures=True)
+            raise
+    counts = dict(future.result() for future in counting if future.exception() is None)
+    return returncode, errors, counts
 
 
 def _admin(settings: Settings):
@@ -376,20 +432,23 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
     ]
     if not older_server:
         command.insert(2, "--exit-on-error")
-    returncode, errors = _run_pg_tool(command, _env(settings, dbname),
-                                      len(found.manifest["row_counts"]), progress)
-    only_newer_settings = all(IGNORABLE_ON_OLDER_SERVER in error for error in errors)
-    if returncode != 0 and not (older_server and only_newer_settings):
-        reason = " | ".join(errors[-3:])
-        if older_server:
-            reason += (f" (the backup was written by pg_dump {dump_major} and the server runs "
-                       f"PostgreSQL {server_major}: restoring into an older major version "
-                       "may need objects or settings it lacks)")
-        raise WarehouseError(f"pg_restore failed: {reason}")
     conn = psycopg2.connect(**settings.connect_kwargs(dbname))
+    conn.autocommit = True
     try:
+        returncode, errors, counts = _pg_restore_counting(
+            command, _env(settings, dbname), found, conn, progress)
+        only_newer_settings = all(IGNORABLE_ON_OLDER_SERVER in error for error in errors)
+        if returncode != 0 and not (older_server and only_newer_settings):
+            reason = " | ".join(errors[-3:])
+            if older_server:
+                reason += (f" (the backup was written by pg_dump {dump_major} and the server "
+                           f"runs PostgreSQL {server_major}: restoring into an older major "
+                           "version may need objects or settings it lacks)")
+            raise WarehouseError(f"pg_restore failed: {reason}")
         with conn.cursor() as cur:
-            return row_counts(cur)
+            missed = [table for table in user_tables(cur) if table not in counts]
+            counts.update(row_counts(cur, missed))
+        return counts
     finally:
         conn.close()
 
@@ -416,9 +475,9 @@ def verify(settings: Settings | None, found: BackupInfo, *, restore_test: bool =
     """Re-check a backup; returns the problems found (empty = verified) and records them."""
     problems = check_files(found)
     if not problems:
-        listing_error = _pg_restore_list(found)
-        if listing_error:
-            problems.append(f"pg_restore cannot read it: {listing_error}")
+        listing = _pg_restore_list(found)
+        if listing.returncode != 0:
+            problems.append(f"pg_restore cannot read it: {listing.stderr.strip()}")
     if not problems and restore_test:
         scratch = f"verify_{found.backup_id.lower().replace('-', '_')}_{os.getpid()}"
         try:
@@ -465,12 +524,9 @@ class RestoreOutcome:
 def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, jobs: int = 2,
             confirmed: bool, progress: Progress | None = None) -> RestoreOutcome:
     """Restore into a new database, check it, then (if confirmed) swap it in for ``target``."""
-    problems = check_files(found)
-    if problems:
-        raise WarehouseError(
-            f"backup {found.backup_id} is damaged ({'; '.join(problems[:3])}); refusing to "
-            "restore it. Pick another backup from `runner backup list`."
-        )
+    # The table of contents (the SQL pg_restore runs) is checked before anything runs; the
+    # table data is hashed while pg_restore loads it into the new database.
+    _refuse_if_damaged(found, check_files(found, only=TOC), target)
     exists = database_exists(settings, target)
     if exists and not confirmed:
         raise WarehouseError(
@@ -480,7 +536,14 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
     staging = f"{target}__restoring_{stamp}"
     try:
-        counts = _restore_into(settings, found, staging, jobs, progress)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checking = pool.submit(check_files, found)
+            try:
+                counts = _restore_into(settings, found, staging, jobs, progress)
+            except WarehouseError:
+                _refuse_if_damaged(found, checking.result(), target)  # the likelier cause
+                raise
+            _refuse_if_damaged(found, checking.result(), target)
         differences = _count_differences(found.manifest["row_counts"], counts)
         if differences:
             raise WarehouseError(
@@ -500,6 +563,15 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
             raise
     _swap(settings, staging, target, exists, stamp)
     return RestoreOutcome(target, exists, safety)
+
+
+def _refuse_if_damaged(found: BackupInfo, problems: list[str], target: str) -> None:
+    if problems:
+        raise WarehouseError(
+            f"backup {found.backup_id} is damaged ({'; '.join(problems[:3])}); refusing to "
+            f"restore it, and {target!r} was left untouched. Pick another backup from "
+            "`runner backup list`."
+        )
 
 
 def _swap(settings: Settings, staging: str, target: str, exists: bool, stamp: str) -> None:

@@ -81,6 +81,38 @@ def test_corrupt_backup_fails_verify_and_restore_refuses(loaded, dest, run_cli):
     assert backups.list_backups(dest)[0].status == "verify-failed"
 
 
+def test_restore_counts_every_table_in_parallel_and_serial_mode(loaded, dest, run_cli):
+    """With -j2 the tables are counted as pg_restore reports each loaded; with -j1 it
+    reports none, and every table is counted afterwards. Either way the copy matches."""
+    made = backups.backup(loaded, dest)
+    for jobs in ("2", "1"):
+        target = f"restored_j{jobs}"
+        result = run_cli("restore", made.backup_id, "--dest", str(dest), "--target-db", target,
+                         "--jobs", jobs)
+        assert result.exit_code == 0, result.output
+        assert table_counts(loaded.with_database(target)) == made.manifest["row_counts"]
+        conn = embedded.connect(loaded, "postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'drop database "{target}"')
+        conn.close()
+
+
+def test_restore_refuses_a_damaged_toc_before_creating_anything(
+        loaded, dest, run_cli, monkeypatch):
+    """toc.dat holds the SQL pg_restore runs: it is checked before anything runs (the
+    table data is hashed while pg_restore loads it, see the corrupt-backup test)."""
+    made = backups.backup(loaded, dest)
+    monkeypatch.setattr(backups, "_restore_into",
+                        lambda *args, **kwargs: pytest.fail("pg_restore ran on a damaged toc.dat"))
+    toc = made.path / "dump" / "toc.dat"
+    toc.write_bytes(toc.read_bytes() + b"\0")
+    result = run_cli("restore", made.backup_id, "--dest", str(dest), "--target-db", "never_made")
+    assert result.exit_code == 1
+    assert "toc.dat changed (checksum differs)" in result.output and "refusing to restore" in result.output
+    assert not [r for r in query(loaded, "select datname from pg_database") if "never_made" in r[0]]
+
+
 def test_restore_replaces_changed_target_only_after_checking(loaded, dest, run_cli):
     made = backups.backup(loaded, dest)
     conn = embedded.connect(loaded)
