@@ -41,6 +41,14 @@ def test_start_is_idempotent_and_status_reports(own_home, run_cli):
     assert str(settings.pgdata) in status.output
     assert "MiB" in status.output
 
+    # The server runs with the settings the runner wrote, work_mem sized to this machine.
+    conn = embedded.connect(settings, "postgres")
+    with conn.cursor() as cur:
+        cur.execute("select current_setting('work_mem'), current_setting('wal_level')")
+        assert cur.fetchone() == (f"{embedded.work_mem_mb()}MB", "minimal")
+    conn.close()
+    assert 64 <= embedded.work_mem_mb() <= 256
+
 
 def test_stop_restart_keeps_port_and_data(own_home, run_cli):
     assert run_cli("db", "start").exit_code == 0
