@@ -1,8 +1,18 @@
-{{ config(indexes=[{'columns': ['_load_order'], 'unique': True}, {'columns': ['_batch_date']}]) }}
+{{
+    config(indexes=[
+        {'columns': ['_load_order'], 'unique': True},
+        {'columns': ['_batch_date']},
+        {'columns': ['customer_id']},
+    ])
+}}
 -- Every bronze customer row, typed and cleaned row by row, with the hard rule it breaks.
 -- No window functions here: the staging model and the snapshot pick versions from it.
 -- Incremental like every base_ model: each bronze row is parsed once, however many
 -- consumers (staging, quarantine, quality report, snapshot replay per batch) read it.
+-- The customer_id index serves the snapshot replay, which asks each batch for the rows of
+-- the customers it touched (macros/snapshots/replay_snapshots.sql): without it every batch
+-- read all the rows loaded up to it. A full scale-1 replay of 24 batches 3.3 s -> 2.2 s,
+-- scale 5 18.3 s -> 11.7 s.
 with
 
 source as (
