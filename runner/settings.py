@@ -21,9 +21,14 @@ from urllib.parse import quote
 
 import psycopg2.extensions
 
+from runner.core import names
 from runner.errors import WarehouseError
 
 DEFAULT_DATABASE = "warehouse"
+# A non-prod target's schema prefix may not be one of the layers' own schemas (a dev build
+# would overwrite prod) nor a schema PostgreSQL or every role shares.
+FORBIDDEN_SCHEMA_PREFIXES = {"public", "information_schema", "bronze", "silver", "gold",
+                             "snapshots", "audit", "elementary"}
 STATE_FILE = "server.json"
 
 
@@ -109,7 +114,7 @@ class Settings:
         """The schema dbt uses for a layer (see macros/schema/generate_schema_name.sql)."""
         if self.target == "prod":
             return layer
-        return f"{os.environ.get('WAREHOUSE_SCHEMA', 'dev')}_{layer}"
+        return f"{schema_prefix(os.environ)}_{layer}"
 
     def with_database(self, dbname: str) -> "Settings":
         return replace(self, dbname=dbname)
@@ -128,8 +133,38 @@ def _embedded_state(home: Path) -> dict:
         ) from error
 
 
+def schema_prefix(env) -> str:
+    """WAREHOUSE_SCHEMA, checked: non-prod targets prefix every layer's schema with it."""
+    prefix = names.checked(env.get("WAREHOUSE_SCHEMA", "dev"), "WAREHOUSE_SCHEMA")
+    if prefix in FORBIDDEN_SCHEMA_PREFIXES or prefix.startswith("pg_"):
+        raise WarehouseError(
+            f"WAREHOUSE_SCHEMA {prefix!r} is a schema of its own (prod layers, PostgreSQL or "
+            "public); pick a prefix such as 'dev' or 'ci_42'."
+        )
+    return prefix
+
+
+def _port(value, where: str) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 0 < port < 65536:
+        raise WarehouseError(f"{where}: port {value!r} is not a number from 1 to 65535.")
+    return port
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
+    settings = _load_settings(os.environ if environ is None else environ)
+    names.database(settings.dbname, "the warehouse database name (WAREHOUSE_DB, PGDATABASE "
+                                    "or the DSN's dbname)")
+    if settings.target != "prod":
+        schema_prefix(os.environ if environ is None else environ)
+    names.checked(settings.target, "WAREHOUSE_TARGET")
+    return settings
+
+
+def _load_settings(env) -> Settings:
     project_dir = find_project_dir()
     home = Path(env.get("WAREHOUSE_HOME") or project_dir / ".warehouse").resolve()
     target = env.get("WAREHOUSE_TARGET", "prod")
@@ -147,7 +182,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             project_dir=project_dir,
             home=home,
             host=parts.get("host", "127.0.0.1"),
-            port=int(parts.get("port", 5432)),
+            port=_port(parts.get("port", 5432), "WAREHOUSE_DSN"),
             user=parts.get("user", getpass.getuser()),
             password=parts.get("password", env.get("PGPASSWORD", "")),
             dbname=parts.get("dbname", DEFAULT_DATABASE),
@@ -159,7 +194,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             project_dir=project_dir,
             home=home,
             host=env["PGHOST"],
-            port=int(env.get("PGPORT", 5432)),
+            port=_port(env.get("PGPORT", 5432), "PGPORT"),
             user=env.get("PGUSER", getpass.getuser()),
             password=env.get("PGPASSWORD", ""),
             dbname=env.get("PGDATABASE", DEFAULT_DATABASE),

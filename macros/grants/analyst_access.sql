@@ -5,7 +5,13 @@
     gold and nothing else.
 -#}
 {% macro analyst_role() -%}
-    {{ env_var('WAREHOUSE_ANALYST_ROLE', 'warehouse_analyst') }}
+    {%- set name = env_var('WAREHOUSE_ANALYST_ROLE', 'warehouse_analyst') -%}
+    {%- if not modules.re.match('^[a-z_][a-z0-9_]{0,62}$', name) or name[:3] == 'pg_' -%}
+        {{ exceptions.raise_compiler_error(
+            "WAREHOUSE_ANALYST_ROLE '" ~ name ~ "' is not a safe role name: use lower-case "
+            ~ "letters, digits and underscores") }}
+    {%- endif -%}
+    {{ name }}
 {%- endmacro %}
 
 {% macro ensure_analyst_role() %}

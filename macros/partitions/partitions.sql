@@ -28,6 +28,25 @@
     {{ log('partitions created: ' ~ created, info=True) }}
 {% endmacro %}
 
+{% macro refuse_full_refresh_after_retention() %}
+    {#- Retention applies to bronze only: gold keeps the retired months. A full refresh
+        rebuilds gold from bronze and would silently drop them, so it is refused. -#}
+    {% if execute and flags.FULL_REFRESH and var('allow_history_loss', false) != true %}
+        {% set found = run_query(
+            "select coalesce(string_agg(partition_name, ', ' order by partition_name), '')"
+            ~ " from bronze.retired_partitions"
+            if adapter.get_relation(target.database, 'bronze', 'retired_partitions') is not none
+            else "select ''") %}
+        {% set retired = found.columns[0].values()[0] %}
+        {% if retired %}
+            {{ exceptions.raise_compiler_error(
+                "a full refresh would drop from gold the months retired from bronze ("
+                ~ retired ~ "). Restore them first with `runner partitions restore ARCHIVE`, "
+                ~ "or pass --vars '{allow_history_loss: true}' to rebuild without them.") }}
+        {% endif %}
+    {% endif %}
+{% endmacro %}
+
 {% macro partitions_retire(partitions) %}
     {#- Detach and drop bronze partitions (the runner archives and verifies them first). -#}
     {% for partition in partitions %}
@@ -37,6 +56,10 @@
         {% endif %}
         {% do run_query('alter table bronze.' ~ parent ~ ' detach partition bronze.' ~ partition) %}
         {% do run_query('drop table bronze.' ~ partition) %}
+        {% do run_query(
+            "insert into bronze.retired_partitions (partition_name, parent_table) values ('"
+            ~ partition ~ "', '" ~ parent ~ "') on conflict (partition_name) do update set "
+            ~ "retired_at = now()") %}
         {{ log('detached and dropped bronze.' ~ partition, info=True) }}
     {% endfor %}
     {% do run_query('commit') %}

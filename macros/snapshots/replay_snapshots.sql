@@ -21,7 +21,13 @@
     batches recorded in `audit_schema`.snapshot_batches, commits in one transaction: a
     failed replay leaves the snapshots as they were.
 -#}
-{% macro replay_snapshots(batches, audit_schema) %}
+{% macro replay_snapshots(batches, audit_schema, rebuild=false) %}
+    {#- rebuild: start from empty snapshots and replay every batch (late batches). -#}
+    {%- if rebuild %}
+        {%- call statement('forget_replayed_batches') %}
+            delete from {{ audit_schema }}.snapshot_batches
+        {%- endcall %}
+    {%- endif %}
     {#- Each snapshot's state, and the rows it reads: a key's state can change only in a
         batch that brings rows for that key, so only those (key, batch) pairs are walked. -#}
     {%- set replayed = {
@@ -37,6 +43,12 @@
                 "macros/snapshots/snapshot_states.sql and add it to replay_snapshots") }}
         {%- endif %}
         {%- set started = modules.datetime.datetime.now() %}
+        {%- set existing = adapter.get_relation(node.database, node.schema, node.alias) %}
+        {%- if rebuild and existing is not none %}
+            {%- call statement('empty_' ~ node.name) %}
+                truncate table {{ existing }}
+            {%- endcall %}
+        {%- endif %}
         {%- set counts = replay_snapshot(
             node, replayed[node.name].state, replayed[node.name].rows, batches) %}
         {{ log(node.name ~ ": " ~ counts.inserted ~ " versions added, " ~ counts.closed

@@ -19,7 +19,7 @@
     latest as (
 
         {{ latest_versions(
-            'customers', 'customer_id', 'updated_at desc, _load_order desc',
+            'customers', 'customer_id', 'updated_at desc, _batch_date desc, _load_order desc',
             'rejection_reason is null and _batch_date <= ' ~ as_of, keys=keys
         ) }}
 
@@ -58,7 +58,7 @@
     latest as (
 
         {{ latest_versions(
-            'products', 'product_id', 'updated_at desc, _load_order desc',
+            'products', 'product_id', 'updated_at desc, _batch_date desc, _load_order desc',
             'rejection_reason is null and _batch_date <= ' ~ as_of, keys=keys
         ) }}
 
@@ -91,7 +91,7 @@
     latest as (
 
         {{ latest_versions(
-            'stores', 'store_id', '_load_order desc',
+            'stores', 'store_id', '_batch_date desc, _load_order desc',
             'rejection_reason is null and _batch_date <= ' ~ as_of, keys=keys
         ) }}
 

@@ -10,6 +10,7 @@ import click
 
 from runner.commands.db import human_size
 from runner.core import backup as backups
+from runner.core import names
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
 from runner.settings import load_settings
@@ -89,7 +90,8 @@ def list_command(dest) -> None:
         return
     click.echo(f"{'id':<40} {'age':>5} {'size':>10}  status")
     for item in found:
-        click.echo(f"{item.backup_id:<40} {age(item.created_at):>5} {human_size(item.size_bytes):>10}  {item.status}")
+        status = f"{item.status}: {item.problem}" if item.problem else item.status
+        click.echo(f"{item.backup_id:<40} {age(item.created_at):>5} {human_size(item.size_bytes):>10}  {status}")
 
 
 @backup.command()
@@ -105,6 +107,8 @@ def verify(backup_id, dest, jobs, restore_test) -> None:
     """
     settings = load_settings()
     found = backups.find(dest or backups.default_dest(settings), backup_id)
+    if restore_test:
+        backups.drop_leftovers(settings, say=click.echo)
     problems = backups.verify(settings, found, restore_test=restore_test, jobs=jobs,
                               progress=progress_printer("restore test"))
     if problems:
@@ -132,6 +136,10 @@ def prune(dest, keep_days, keep_last) -> None:
     for item in removed:
         click.echo(f"removed {item.backup_id} ({item.status}, {human_size(item.size_bytes)})")
     click.echo(f"{len(removed)} backup(s) removed")
+    for item in backups.list_backups(folder):
+        if item.status == "damaged":
+            click.echo(f"kept damaged {item.backup_id} ({item.problem}): look at it, then "
+                       f"remove {item.path} by hand", err=True)
 
 
 @click.command()
@@ -152,7 +160,7 @@ def restore(backup_id, dest, jobs, target_db, yes, wait) -> None:
     settings = load_settings()
     folder = dest or backups.default_dest(settings)
     found = backups.find(folder, backup_id)
-    target = target_db or settings.dbname
+    target = names.database(target_db or settings.dbname, "--target-db")
     exists = backups.database_exists(settings, target)
     confirmed = yes
     if exists and not yes:
@@ -167,6 +175,7 @@ def restore(backup_id, dest, jobs, target_db, yes, wait) -> None:
             raise WarehouseError("restore cancelled; nothing was changed.")
     lock_settings = settings.with_database(target) if exists else settings
     with writer_lock(lock_settings, "restore", wait):
+        backups.drop_leftovers(settings, say=click.echo)
         outcome = backups.restore(settings, found, target, dest=folder, jobs=jobs,
                                   confirmed=confirmed, progress=progress_printer("restoring"))
     click.echo(f"restored {backup_id} into {target!r}")

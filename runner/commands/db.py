@@ -73,6 +73,7 @@ def status() -> None:
             version = cur.fetchone()[0]
         conn.close()
         click.echo(f"external server {settings.safe_dsn()} (PostgreSQL {version}) reachable")
+        _show_leftovers(settings)
         return
     info = embedded.status(settings)
     click.echo(f"state:     {'running' if info.running else 'stopped'}")
@@ -81,6 +82,16 @@ def status() -> None:
     click.echo(f"data dir:  {info.pgdata}")
     click.echo(f"size:      {human_size(info.size_bytes)}")
     click.echo(f"database:  {settings.dbname}")
+    if info.running:
+        _show_leftovers(settings)
+
+
+def _show_leftovers(settings) -> None:
+    from runner.core import backup as backups
+
+    for name in backups.leftovers(settings):
+        click.echo(f"leftover:  {name} (from an interrupted restore or verify; the next "
+                   "restore or verify --restore-test drops it)")
 
 
 @db.command()

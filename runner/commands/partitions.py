@@ -52,7 +52,7 @@ def status() -> None:
 
 
 @partitions.command()
-@click.option("--older-than", type=click.IntRange(min=1), required=True,
+@click.option("--older-than", type=click.IntRange(1, 1200), required=True,
               help="Retire partitions whose month ended more than this many months ago.")
 @click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Write each partition to DIR (gzip CSV + checksum) first.")

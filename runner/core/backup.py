@@ -10,6 +10,7 @@ backup of the target was taken.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import psycopg2
 from psycopg2 import sql
 
 from runner import __version__
-from runner.core import embedded
+from runner.core import embedded, names
 from runner.core.load import sha256_of
 from runner.errors import WarehouseError
 from runner.settings import Settings
@@ -35,6 +36,7 @@ VERIFICATION = "verification.json"
 INCOMPLETE = ".incomplete-"
 DUMP_DIR = "dump"
 ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z(-[a-z0-9-]+)?$")
+SCRATCH = re.compile(r"^(?P<target>[a-z_][a-z0-9_]*)__restoring_\d{14}$|^verify_[0-9a-f]{12}_(?P<pid>\d+)$")
 IGNORABLE_ON_OLDER_SERVER = 'unrecognized configuration parameter "transaction_timeout"'
 FINISHED_TABLE_DATA = re.compile(r"finished item (\d+) TABLE DATA ")
 LISTED_TABLE_DATA = re.compile(r"^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) ", re.MULTILINE)
@@ -42,6 +44,15 @@ TOC = "toc.dat"  # the dump's table of contents: every SQL statement pg_restore 
 DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
 
 Progress = Callable[[str], None]
+
+
+def lock_timeout_seconds() -> int:
+    """How long a backup or restore waits for a lock another session holds before it gives
+    up with an error (WAREHOUSE_LOCK_TIMEOUT, seconds; default 60)."""
+    value = os.environ.get("WAREHOUSE_LOCK_TIMEOUT", "60")
+    if not value.isdigit() or not 0 < int(value) <= 86400:
+        raise WarehouseError(f"WAREHOUSE_LOCK_TIMEOUT {value!r}: give whole seconds from 1 to 86400.")
+    return int(value)
 
 
 def default_dest(settings: Settings) -> Path:
@@ -80,11 +91,12 @@ def _checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def user_tables(cur) -> list[str]:
-    """Every user table, schema-qualified (partitions, not their parents)."""
+def _user_relations(cur) -> dict[str, tuple[str, str]]:
+    """Every user table (partitions, not their parents): its schema-qualified name as the
+    manifest writes it -> (schema, table)."""
     cur.execute(
         """
-        select format('%I.%I', namespace.nspname, class.relname)
+        select format('%I.%I', namespace.nspname, class.relname), namespace.nspname, class.relname
         from pg_class as class
         join pg_namespace as namespace on namespace.oid = class.relnamespace
         where class.relkind = 'r'
@@ -94,16 +106,25 @@ def user_tables(cur) -> list[str]:
         order by 1
         """
     )
-    return [row[0] for row in cur.fetchall()]
+    return {name: (schema, table) for name, schema, table in cur.fetchall()}
+
+
+def user_tables(cur) -> list[str]:
+    """Every user table, schema-qualified (partitions, not their parents)."""
+    return list(_user_relations(cur))
+
+
+def _count(cur, schema: str, table: str) -> int:
+    cur.execute(sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema),
+                                                             sql.Identifier(table)))
+    return cur.fetchone()[0]
 
 
 def row_counts(cur, tables: list[str] | None = None) -> dict[str, int]:
     """Exact row count of every user table (or of ``tables``)."""
-    counts = {}
-    for table in user_tables(cur) if tables is None else tables:
-        cur.execute(f"select count(*) from {table}")
-        counts[table] = cur.fetchone()[0]
-    return counts
+    relations = _user_relations(cur)
+    return {table: _count(cur, *relations[table])
+            for table in (relations if tables is None else tables)}
 
 
 def _row_counts_in_snapshot(settings: Settings, snapshot: str, tables: list[str]) -> dict[str, int]:
@@ -113,6 +134,7 @@ def _row_counts_in_snapshot(settings: Settings, snapshot: str, tables: list[str]
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:
             cur.execute("set transaction snapshot %s", (snapshot,))
+            cur.execute("set local lock_timeout = %s", (f"{lock_timeout_seconds()}s",))
             return row_counts(cur, tables)
     finally:
         conn.close()
@@ -130,6 +152,7 @@ class BackupInfo:
     created_at: dt.datetime | None
     size_bytes: int
     manifest: dict | None
+    problem: str | None = None
 
 
 def backup(
@@ -198,7 +221,30 @@ def backup(
     finally:
         conn.close()
 
-    manifest = {
+    try:
+        _write_manifest(staging, _manifest(settings, staging, backup_id, now, label,
+                                           server_version, schemas, compression, jobs,
+                                           started, counts))
+        _fsync_tree(staging)
+        os.replace(staging, final)
+        _fsync_dir(dest)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise WarehouseError(
+            f"could not finish backup {backup_id} in {dest} ({error.strerror or error}); "
+            "nothing was kept. Free space (or choose another --dest) and run `runner backup` "
+            "again."
+        ) from None
+    return info(final)
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def _manifest(settings, staging, backup_id, now, label, server_version, schemas, compression,
+              jobs, started, counts) -> dict:
+    return {
         "backup_id": backup_id,
         "created_at": now.isoformat(),
         "label": label,
@@ -214,11 +260,6 @@ def backup(
         "row_counts": counts,
         "checksums": _checksums(staging / DUMP_DIR),
     }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    _fsync_tree(staging)
-    os.replace(staging, final)
-    _fsync_dir(dest)
-    return info(final)
 
 
 def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: int,
@@ -226,9 +267,16 @@ def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: 
     command = [
         _tool("pg_dump"), "--format=directory", f"--jobs={jobs}", f"--compress={compression}",
         f"--snapshot={snapshot}", "--no-password", "--verbose", f"--file={target}",
-        settings.dbname,
+        f"--lock-wait-timeout={lock_timeout_seconds()}s", settings.dbname,
     ]
     returncode, errors = _run_pg_tool(command, _env(settings), tables, progress)
+    if returncode != 0 and any("lock" in error for error in errors):
+        raise WarehouseError(
+            f"pg_dump waited {lock_timeout_seconds()} s for a table another session holds "
+            f"locked ({errors[-1]}); nothing was kept and the database was not changed. "
+            "Find the session in pg_locks / pg_stat_activity, let it finish (or raise "
+            "WAREHOUSE_LOCK_TIMEOUT) and run the command again."
+        )
     if returncode != 0:
         raise WarehouseError(
             "pg_dump failed: " + " | ".join(errors[-3:]) + ". Nothing was kept; fix the cause "
@@ -284,15 +332,24 @@ def info(path: Path) -> BackupInfo:
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
         return BackupInfo(path.name, path, "incomplete", None, _dir_size(path), None)
-    manifest = json.loads(manifest_path.read_text())
-    status = "complete"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        created_at = dt.datetime.fromisoformat(manifest["created_at"])
+        found = BackupInfo(manifest["backup_id"], path, "complete", created_at,
+                           int(manifest["size_bytes"]), manifest)
+        if not isinstance(manifest["row_counts"], dict) or not isinstance(manifest["checksums"], dict):
+            raise TypeError("row_counts and checksums must be objects")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        # One unreadable manifest must not hide the other backups.
+        return BackupInfo(path.name, path, "damaged", None, _dir_size(path), None,
+                          f"{MANIFEST} is unreadable ({type(error).__name__}: {error})")
     verification = path / VERIFICATION
-    if verification.exists():
-        status = "verified" if json.loads(verification.read_text())["ok"] else "verify-failed"
-    return BackupInfo(
-        manifest["backup_id"], path, status, dt.datetime.fromisoformat(manifest["created_at"]),
-        manifest["size_bytes"], manifest,
-    )
+    try:
+        if verification.exists():
+            found.status = "verified" if json.loads(verification.read_text())["ok"] else "verify-failed"
+    except (OSError, ValueError, KeyError, TypeError):
+        found.status = "verify-failed"
+    return found
 
 
 def list_backups(dest: Path) -> list[BackupInfo]:
@@ -319,6 +376,9 @@ def find(dest: Path, backup_id: str) -> BackupInfo:
     found = info(path)
     if found.status == "incomplete":
         raise WarehouseError(f"backup {backup_id} is incomplete (interrupted); it cannot be used.")
+    if found.status == "damaged":
+        raise WarehouseError(f"backup {backup_id} is damaged: {found.problem}. It cannot be "
+                             "used; pick another from `runner backup list`.")
     return found
 
 
@@ -406,9 +466,44 @@ def _drop_database(settings: Settings, name: str) -> None:
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(
+                sql.Identifier(names.checked(name, "database name"))))
     finally:
         conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftovers(settings: Settings) -> list[str]:
+    """Scratch databases a killed restore or verify left behind (a verify's while the
+    process that made it still runs is not one)."""
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select datname from pg_database order by 1")
+            found = [SCRATCH.match(row[0]) for row in cur.fetchall()]
+    finally:
+        conn.close()
+    return [match.group(0) for match in found
+            if match and not (match["pid"] and _alive(int(match["pid"])))]
+
+
+def drop_leftovers(settings: Settings, say: Progress | None = None) -> list[str]:
+    """Drop what ``leftovers`` finds; returns the names dropped."""
+    dropped = leftovers(settings)
+    for name in dropped:
+        _drop_database(settings, name)
+        if say:
+            say(f"dropped {name}, left behind by an interrupted restore or verify")
+    return dropped
 
 
 def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
@@ -417,7 +512,8 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(f'create database "{dbname}"')
+            cur.execute(sql.SQL("create database {}").format(
+                sql.Identifier(names.checked(dbname, "database name"))))
     finally:
         conn.close()
     server_major = _server_major(settings)
@@ -479,7 +575,8 @@ def verify(settings: Settings | None, found: BackupInfo, *, restore_test: bool =
         if listing.returncode != 0:
             problems.append(f"pg_restore cannot read it: {listing.stderr.strip()}")
     if not problems and restore_test:
-        scratch = f"verify_{found.backup_id.lower().replace('-', '_')}_{os.getpid()}"
+        digest = hashlib.sha256(found.backup_id.encode()).hexdigest()[:12]
+        scratch = f"verify_{digest}_{os.getpid()}"
         try:
             counts = _restore_into(settings, found, scratch, jobs, progress)
             problems += _count_differences(found.manifest["row_counts"], counts)
@@ -497,7 +594,8 @@ def prune(dest: Path, *, keep_days: int, keep_last: int) -> list[BackupInfo]:
     """Remove backups older than keep_days beyond the newest keep_last; never the newest
     verified one. Incomplete leftovers older than a day go too. Returns what was removed."""
     backups = list_backups(dest)
-    complete = [b for b in backups if b.status != "incomplete"]
+    # Damaged backups are kept for a person to look at; prune says so (see the command).
+    complete = [b for b in backups if b.status not in ("incomplete", "damaged")]
     newest_verified = next((b for b in complete if b.status == "verified"), None)
     cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep_days)
     removed = []
@@ -526,6 +624,7 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     """Restore into a new database, check it, then (if confirmed) swap it in for ``target``."""
     # The table of contents (the SQL pg_restore runs) is checked before anything runs; the
     # table data is hashed while pg_restore loads it into the new database.
+    names.database(target, "--target-db")
     _refuse_if_damaged(found, check_files(found, only=TOC), target)
     exists = database_exists(settings, target)
     if exists and not confirmed:
@@ -574,25 +673,49 @@ def _refuse_if_damaged(found: BackupInfo, problems: list[str], target: str) -> N
         )
 
 
+def _close_to_connections(cur, database: str) -> None:
+    """Refuse new connections to ``database`` and end the ones it has."""
+    cur.execute(sql.SQL("alter database {} with allow_connections false").format(
+        sql.Identifier(database)))
+    cur.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                "where datname = %s and pid != pg_backend_pid()", (database,))
+
+
 def _swap(settings: Settings, staging: str, target: str, exists: bool, stamp: str) -> None:
+    """Put ``staging`` in place of ``target`` in one transaction: other sessions see the old
+    database or the new one, never none. On any failure the names are as they were, the
+    restored copy is dropped, and the error says the target was left untouched."""
     old = f"{target}__replaced_{stamp}"
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
-            if exists:
-                cur.execute(f'alter database "{target}" with allow_connections false')
-                cur.execute(
-                    "select pg_terminate_backend(pid) from pg_stat_activity "
-                    "where datname = %s and pid != pg_backend_pid()", (target,))
-                cur.execute(f'alter database "{target}" rename to "{old}"')
             try:
-                cur.execute(f'alter database "{staging}" rename to "{target}"')
-            except psycopg2.Error:
+                _close_to_connections(cur, staging)
                 if exists:
-                    cur.execute(f'alter database "{old}" rename to "{target}"')
-                    cur.execute(f'alter database "{target}" with allow_connections true')
-                raise
+                    _close_to_connections(cur, target)
+                cur.execute("begin")
+                cur.execute("set local lock_timeout = %s", (f"{lock_timeout_seconds()}s",))
+                if exists:
+                    cur.execute(sql.SQL("alter database {} rename to {}").format(
+                        sql.Identifier(target), sql.Identifier(old)))
+                cur.execute(sql.SQL("alter database {} rename to {}").format(
+                    sql.Identifier(staging), sql.Identifier(target)))
+                cur.execute(sql.SQL("alter database {} with allow_connections true").format(
+                    sql.Identifier(target)))
+                cur.execute("commit")
+            except psycopg2.Error as error:
+                cur.execute("rollback")
+                if exists:
+                    cur.execute(sql.SQL("alter database {} with allow_connections true").format(
+                        sql.Identifier(target)))
+                cur.execute(sql.SQL("drop database if exists {} with (force)").format(
+                    sql.Identifier(staging)))
+                raise WarehouseError(
+                    f"could not swap the restored copy in ({str(error).strip()}); {target!r} "
+                    "was left untouched and the copy dropped. Close the sessions on the "
+                    "database (or wait for them) and run the restore again."
+                ) from None
             if exists:
-                cur.execute(f'drop database "{old}" with (force)')
+                cur.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(old)))
     finally:
         conn.close()

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from psycopg2 import sql
+
 from runner import __version__
 from runner.core import backup as backups
 from runner.core import build as builder
@@ -68,12 +70,13 @@ def _timed(function, *args, **kwargs):
     return value, time.perf_counter() - started
 
 
-def _admin(settings: Settings, sql: str) -> None:
+def _admin(settings: Settings, statement: str, database: str) -> None:
+    """Run ``statement`` (with one ``{}`` for the database's name) on the server."""
     conn = embedded.connect(settings, "postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            cur.execute(sql.SQL(statement).format(sql.Identifier(database)))
     finally:
         conn.close()
 
@@ -86,19 +89,21 @@ def _plain_copy(settings: Settings, folder: Path) -> tuple[float, int]:
         with conn.cursor() as cur:
             cur.execute("create schema if not exists bench")
             for table in ("erp_orders", "erp_order_lines", "erp_products", "erp_stores"):
-                cur.execute(f"drop table if exists bench.{table}")
-                cur.execute(f"create table bench.{table} (like bronze.{table} including defaults)")
+                cur.execute(sql.SQL("drop table if exists bench.{}").format(sql.Identifier(table)))
+                cur.execute(sql.SQL("create table bench.{} (like bronze.{} including defaults)")
+                            .format(sql.Identifier(table), sql.Identifier(table)))
             conn.commit()
             for path in sorted(folder.glob("erp__*.csv")):
                 table = "erp_" + path.name.split("__")[1]
                 with open(path, "rb") as handle:
-                    header = handle.readline().decode().strip()
+                    header = handle.readline().decode().strip().split(",")
                     handle.seek(0)
                     cur.execute("set warehouse.source_file = %s", (path.name,))
                     cur.execute("set warehouse.batch_date = %s", (path.name.split("__")[2][:10],))
                     started = time.perf_counter()
                     cur.copy_expert(
-                        f"copy bench.{table} ({header}) from stdin with (format csv, header true)",
+                        sql.SQL("copy bench.{} ({}) from stdin with (format csv, header true)")
+                        .format(sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, header))),
                         handle)
                     conn.commit()
                     seconds += time.perf_counter() - started
@@ -127,16 +132,16 @@ def _layer_split(settings: Settings) -> dict[str, float]:
     return split
 
 
-def _query_time(settings: Settings, sql: str, repeat: int = 3) -> float:
+def _query_time(settings: Settings, statement: str, repeat: int = 3) -> float:
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            cur.execute(statement)
             cur.fetchall()  # warm the cache once
             best = float("inf")
             for _ in range(repeat):
                 started = time.perf_counter()
-                cur.execute(sql)
+                cur.execute(statement)
                 cur.fetchall()
                 best = min(best, time.perf_counter() - started)
             return best
@@ -175,10 +180,10 @@ def _plain_dump(settings: Settings, target: Path) -> float:
 
 
 def _plain_restore(settings: Settings, source: Path, dbname: str) -> float:
-    _admin(settings, f'create database "{dbname}"')
+    _admin(settings, "create database {}", dbname)
     elapsed = _timed_tool([str(embedded.bin_path("pg_restore")), "-j2", "--no-owner", "-d",
                            dbname, str(source)], {**os.environ, **settings.libpq_env(dbname)})
-    _admin(settings, f'drop database "{dbname}" with (force)')
+    _admin(settings, "drop database {} with (force)", dbname)
     return elapsed
 
 
@@ -208,14 +213,14 @@ def _observability_cost(settings: Settings, mirror: Path, say) -> dict:
 
 def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None = None) -> ScaleResult:
     name = "bench_" + str(scale).replace(".", "_")
-    _admin(base, f'drop database if exists "{name}" with (force)')
-    _admin(base, f'create database "{name}"')
+    _admin(base, "drop database if exists {} with (force)", name)
+    _admin(base, "create database {}", name)
     try:
         return _measure_scale(base.with_database(name), scale, work, say, mirror)
     finally:
         # Also after a failure: at scale 5 the database alone is 7.6 GB.
         for database in (name, f"{name}_restored", f"{name}_plain"):
-            _admin(base, f'drop database if exists "{database}" with (force)')
+            _admin(base, "drop database if exists {} with (force)", database)
 
 
 def _measure_scale(settings: Settings, scale: float, work: Path, say,
@@ -280,7 +285,7 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
     restored = f"{name}_restored"
     _, fig["restore_s"] = _timed(backups.restore, settings, made, restored, dest=dest,
                                  confirmed=True)
-    _admin(settings, f'drop database "{restored}" with (force)')
+    _admin(settings, "drop database {} with (force)", restored)
     fig["plain_restore_s"] = _plain_restore(settings, work / f"plain_{name}" , f"{name}_plain")
     fig["restore_ratio"] = fig["restore_s"] / fig["plain_restore_s"]
     shutil.rmtree(work / f"plain_{name}", ignore_errors=True)

@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from psycopg2 import sql
 
 from runner.core import dbt, embedded, observe
 from runner.errors import WarehouseError
@@ -28,6 +30,8 @@ class BuildOutcome:
     build_returncode: int
     # Seconds spent replaying the batches into the snapshots, building their inputs first.
     replay_s: float = 0.0
+    # Batches that arrived after newer ones: the history was re-derived, gold rebuilt.
+    late: list[str] = field(default_factory=list)
 
 
 def ensure_audit(settings: Settings) -> str:
@@ -35,41 +39,68 @@ def ensure_audit(settings: Settings) -> str:
     conn = embedded.connect(settings)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(f"create schema if not exists {schema}")
-            cur.execute(
-                f"""create table if not exists {schema}.snapshot_batches (
+            cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+            cur.execute(sql.SQL(
+                """create table if not exists {}.snapshot_batches (
                     batch_date date primary key,
                     applied_at timestamptz not null default now()
-                )"""
-            )
+                )""").format(sql.Identifier(schema)))
     finally:
         conn.close()
     return schema
 
 
-def pending_batches(settings: Settings, audit_schema: str) -> tuple[list[str], bool]:
-    """(loaded batches newer than the last one the snapshots have seen, oldest first;
-    whether the snapshots have seen any batch before)."""
+def pending_batches(settings: Settings, audit_schema: str) -> tuple[list[str], bool, list[str]]:
+    """(loaded batches the snapshots have not seen, oldest first; whether the snapshots
+    have seen any batch before; the late ones among them: older than the newest batch
+    already applied)."""
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"select exists (select from {audit_schema}.snapshot_batches)")
+            batches = sql.Identifier(audit_schema, "snapshot_batches")
+            cur.execute(sql.SQL("select exists (select from {})").format(batches))
             applied_before = cur.fetchone()[0]
             cur.execute("select to_regclass('bronze.load_log') is not null")
             if not cur.fetchone()[0]:
-                return [], applied_before
-            cur.execute(
-                f"""
-                select distinct batch_date::text
-                from bronze.load_log
-                where status = 'loaded'
-                    and batch_date > coalesce(
-                        (select max(batch_date) from {audit_schema}.snapshot_batches),
-                        '-infinity'::date)
-                order by 1
+                return [], applied_before, []
+            cur.execute(sql.SQL(
                 """
-            )
-            return [row[0] for row in cur.fetchall()], applied_before
+                select distinct
+                    log.batch_date::text,
+                    log.batch_date < (select max(batch_date) from {batches}) as is_late
+                from bronze.load_log as log
+                where log.status = 'loaded'
+                    and not exists (
+                        select from {batches} as applied where applied.batch_date = log.batch_date)
+                order by 1
+                """).format(batches=batches))
+            found = cur.fetchall()
+            return ([batch for batch, _ in found], applied_before,
+                    [batch for batch, is_late in found if is_late])
+    finally:
+        conn.close()
+
+
+def all_loaded_batches(settings: Settings) -> list[str]:
+    conn = embedded.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select distinct batch_date::text from bronze.load_log "
+                        "where status = 'loaded' order by 1")
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def retired_partitions(settings: Settings) -> list[str]:
+    conn = embedded.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select to_regclass('bronze.retired_partitions') is not null")
+            if not cur.fetchone()[0]:
+                return []
+            cur.execute("select partition_name from bronze.retired_partitions order by 1")
+            return [row[0] for row in cur.fetchall()]
     finally:
         conn.close()
 
@@ -96,7 +127,19 @@ def _given(args: list[str], *options: str) -> bool:
 def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
     dbt.dbt_executable()  # a clear error when dbt is not installed
     audit_schema = ensure_audit(settings)
-    batches, applied_before = pending_batches(settings, audit_schema)
+    batches, applied_before, late = pending_batches(settings, audit_schema)
+    if late:
+        # A late batch changes the history from its day on: the snapshots are re-derived
+        # from every loaded batch, and what was built from them is rebuilt.
+        retired = retired_partitions(settings)
+        if retired:
+            raise WarehouseError(
+                f"batch(es) {', '.join(late)} arrived after newer ones were applied, and "
+                f"applying them means re-deriving history from bronze, which no longer holds "
+                f"the retired partitions ({', '.join(retired)}). Restore those with `runner "
+                "partitions restore`, then run `runner build` again."
+            )
+        batches = all_loaded_batches(settings)
     # Parse, freshness, the replay and the build all get the user's vars (a changed var
     # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)
@@ -120,6 +163,8 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             # observe install` builds them once, and rebuilding them in every build costs
             # more than the rest of its work.
             excluded.append("package:elementary")
+    if late and not _given(build_args, "--full-refresh"):
+        build_args = [*build_args, "--full-refresh"]
     if excluded:
         # `empty`: leave out these nodes, not the tests on them (the snapshots' tests run).
         build_args = [*build_args, "--exclude", *excluded, "--indirect-selection", "empty"]
@@ -135,6 +180,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         result_path = Path(scratch) / "result.json"
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
+            "late": late,
             "snapshot_inputs": SNAPSHOT_INPUTS,
             # Left out of the build, the inputs get a full refresh in the replay instead.
             "full_refresh": skip_snapshot_inputs and _given(build_args, "--full-refresh"),
@@ -166,4 +212,4 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # itself failed); the build still ran so analysts get what did arrive.
     freshness_ok = outcome.get("freshness_ok") is not False
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
-                        outcome.get("replay_s", 0.0))
+                        outcome.get("replay_s", 0.0), late)

@@ -26,7 +26,9 @@ import importlib.util
 import warnings
 
 import psycopg2
+from psycopg2 import sql
 
+from runner.core import names
 from runner.errors import WarehouseError
 from runner.settings import STATE_FILE, Settings
 
@@ -164,7 +166,7 @@ def save_state(home: Path, port: int, password: str) -> None:
     state = {"port": port, "password": password, "superuser": SUPERUSER}
     _write_private(home / STATE_FILE, json.dumps(state, indent=2) + "\n")
     # A standard pgpass file, so psql and BI tools can connect without a password in argv.
-    _write_private(home / "pgpass", f"127.0.0.1:{port}:*:{SUPERUSER}:{password}\n")
+    _write_private(home / "pgpass", f"127.0.0.1:{port or '*'}:*:{SUPERUSER}:{password}\n")
 
 
 @dataclass
@@ -288,7 +290,9 @@ def start(settings: Settings, port: int | None = None) -> tuple[Settings, bool]:
             "program, or move the warehouse with `runner db start --port 0` (picks a free "
             "port and remembers it)."
         )
-    save_state(settings.home, chosen, password)
+    # The password is kept before the server starts (initdb used it); the port only once
+    # the server has started on it, so a port that fails is never remembered.
+    save_state(settings.home, settings.port, password)
     conf = pgdata / "runner.conf"
     conf.write_text(SERVER_CONF.format(port=chosen, work_mem_mb=work_mem_mb()))
     if _as_root():
@@ -312,6 +316,7 @@ def start(settings: Settings, port: int | None = None) -> tuple[Settings, bool]:
             f"the embedded server did not start (pg_ctl: {result.stderr.strip()}).\n"
             f"Last lines of {log}:\n{log_tail}"
         )
+    save_state(settings.home, chosen, password)
     new_settings = replace(settings, port=chosen, password=password)
     ensure_database(new_settings)
     return new_settings, True
@@ -327,7 +332,8 @@ def ensure_database(settings: Settings, dbname: str | None = None) -> bool:
             cur.execute("select 1 from pg_database where datname = %s", (dbname,))
             if cur.fetchone():
                 return False
-            cur.execute(f'create database "{dbname}"')
+            cur.execute(sql.SQL("create database {}").format(
+                sql.Identifier(names.checked(dbname, "database name"))))
             return True
     finally:
         conn.close()

@@ -19,8 +19,9 @@ from typing import Callable
 
 import psycopg2
 import psycopg2.errors
+from psycopg2 import sql
 
-from runner.core import embedded
+from runner.core import embedded, names
 from runner.errors import WarehouseError
 from runner.settings import Settings
 
@@ -41,6 +42,7 @@ KNOWN_CUSTOMER_KEYS = {"customer_id", "first_name", "last_name", "email", "phone
 LINEAGE = {"_source_file", "_batch_date", "_loaded_at", "_load_order"}
 # A COPY in CSV mode whose quote and delimiter never occur in JSON: each line is one value.
 JSON_COPY = "copy bronze.crm_customers (record) from stdin with (format csv, quote e'\\x01', delimiter e'\\x02')"
+CSV_COPY = sql.SQL("copy bronze.{} ({}) from stdin with (format csv, header true)")
 
 
 @dataclass
@@ -89,6 +91,18 @@ def install_bronze(conn) -> None:
     conn.commit()
 
 
+def _name_match(name: str) -> re.Match | None:
+    """The name's parts, or None when it does not follow the pattern or its date does
+    not exist (``2025-02-30``)."""
+    match = FILE_PATTERN.match(name)
+    if match:
+        try:
+            dt.date.fromisoformat(match["date"])
+        except ValueError:
+            return None
+    return match
+
+
 def landing_files(folder: Path) -> list[tuple[Path, re.Match | None]]:
     if not folder.is_dir():
         raise WarehouseError(
@@ -99,7 +113,7 @@ def landing_files(folder: Path) -> list[tuple[Path, re.Match | None]]:
     for path in folder.iterdir():
         if path.name.startswith(("_", ".")) or not path.is_file():
             continue
-        files.append((path, FILE_PATTERN.match(path.name)))
+        files.append((path, _name_match(path.name)))
 
     def sort_key(item):
         path, match = item
@@ -118,7 +132,7 @@ def _explain(error: psycopg2.Error) -> str:
     return f"line {line.group(1)}: {message}" if line else message
 
 
-def _table_columns(cur, table: str) -> list[str]:
+def table_columns(cur, table: str) -> list[str]:
     cur.execute(
         "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
         "and not attisdropped order by attnum",
@@ -136,7 +150,52 @@ def _csv_header(path: Path) -> list[str]:
         text = first.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"line 1: header is not valid UTF-8 ({error.reason})") from None
-    return [name.strip() for name in next(csv.reader([text]))]
+    header = [names.normalise_column(name) for name in next(csv.reader([text]))]
+    unsafe = [name for name in header if not names.NAME.fullmatch(name)]
+    if unsafe:
+        raise ValueError(
+            f"line 1: column name(s) {', '.join(repr(name) for name in unsafe[:3])} are not "
+            "allowed: use letters, digits and underscores, starting with a letter or "
+            "underscore, at most 63 characters"
+        )
+    return header
+
+
+def _check_complete(path: Path) -> None:
+    """Every record ends with a newline; a file that does not was cut during transfer
+    (a value cut short would otherwise load silently)."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() == 0:
+            raise ValueError("line 1: the file is empty")
+        handle.seek(-1, 2)
+        if handle.read(1) != b"\n":
+            raise ValueError(
+                "the file does not end with a newline, so its last record may be cut short "
+                "(an interrupted transfer?); deliver the complete file again"
+            )
+
+
+def _check_json_objects(cur, file_name: str) -> None:
+    """Each line of a JSON-lines file is one object; name the first line that is not."""
+    cur.execute(
+        """
+        select line, jsonb_typeof(record)
+        from (
+            select record, row_number() over (order by _load_order) as line
+            from bronze.crm_customers
+            where _source_file = %s
+        ) as numbered
+        where jsonb_typeof(record) <> 'object'
+        order by line
+        limit 1
+        """,
+        (file_name,),
+    )
+    found = cur.fetchone()
+    if found:
+        raise ValueError(f"line {found[0]}: a JSON {found[1]}, not an object; each line must "
+                         "be one JSON object")
 
 
 def load_file(conn, path: Path, match: re.Match) -> tuple[FileResult, HashingReader]:
@@ -149,9 +208,17 @@ def load_file(conn, path: Path, match: re.Match) -> tuple[FileResult, HashingRea
         cur.execute("set local warehouse.batch_date = %s", (match["date"],))
         with open(path, "rb") as handle:
             reader = HashingReader(handle)
+            _check_complete(path)
             if match["ext"] == "jsonl":
-                cur.copy_expert(JSON_COPY, reader)
+                try:
+                    cur.copy_expert(JSON_COPY, reader)
+                except psycopg2.errors.NotNullViolation as error:
+                    line = re.search(r"line (\d+)", error.diag.context or "")
+                    raise ValueError(
+                        f"line {line.group(1) if line else '?'}: a blank line; each line must "
+                        "be one JSON object") from None
                 rows = cur.rowcount
+                _check_json_objects(cur, path.name)
                 cur.execute(
                     "select distinct jsonb_object_keys(record) from bronze.crm_customers "
                     "where _source_file = %s",
@@ -160,7 +227,7 @@ def load_file(conn, path: Path, match: re.Match) -> tuple[FileResult, HashingRea
                 drift = sorted({row[0] for row in cur.fetchall()} - KNOWN_CUSTOMER_KEYS)
             else:
                 header = _csv_header(path)
-                known = [c for c in _table_columns(cur, table) if c not in LINEAGE]
+                known = [c for c in table_columns(cur, table) if c not in LINEAGE]
                 missing = [c for c in known if c not in header and c in BASE_COLUMNS[table]]
                 if missing:
                     raise ValueError(
@@ -171,14 +238,14 @@ def load_file(conn, path: Path, match: re.Match) -> tuple[FileResult, HashingRea
                     raise ValueError("line 1: header has empty or repeated column names")
                 for column in header:
                     if column not in known:
+                        if column in LINEAGE:
+                            raise ValueError(f"line 1: column {column!r} is reserved for lineage")
                         # Schema drift: keep the new column (as text) and report it.
-                        cur.execute(f'alter table bronze.{table} add column if not exists "{column}" text')
+                        cur.execute(sql.SQL("alter table bronze.{} add column if not exists {} text")
+                                    .format(sql.Identifier(table), sql.Identifier(column)))
                         drift.append(column)
-                columns = ", ".join(f'"{c}"' for c in header)
-                cur.copy_expert(
-                    f"copy bronze.{table} ({columns}) from stdin with (format csv, header true)",
-                    reader,
-                )
+                columns = sql.SQL(", ").join(map(sql.Identifier, header))
+                cur.copy_expert(CSV_COPY.format(sql.Identifier(table), columns), reader)
                 rows = cur.rowcount
     return FileResult(path.name, "loaded", rows=rows, drift=drift,
                       seconds=time.monotonic() - started), reader
@@ -271,18 +338,31 @@ def _load_one(conn, path: Path, match, previous) -> FileResult:
         checksum = sha256_of(path)
         if checksum == previous[0]:
             return FileResult(path.name, "skipped")
-        return FileResult(
+        result = FileResult(
             path.name, "failed",
             error=(
-                "was loaded before with other content (checksum differs). Landing files "
-                "are immutable: deliver corrections as a new file with a new name."
+                "was loaded before with other content (checksum differs); refused and "
+                "recorded in bronze.load_refusals. Landing files are immutable: deliver "
+                "corrections as a new file with a new name."
             ),
         )
+        with conn.cursor() as cur:
+            cur.execute(
+                """
+                insert into bronze.load_refusals (file_name, checksum_sha256, bytes, reason)
+                values (%s, %s, %s, 'loaded before with other content')
+                on conflict (file_name, checksum_sha256) do update set refused_at = now()
+                """,
+                (path.name, checksum, path.stat().st_size),
+            )
+        conn.commit()
+        return result
     if not match or (match["source"], match["entity"]) not in TABLES:
         result = FileResult(
             path.name, "failed",
             error="name does not follow <source>__<entity>__<YYYY-MM-DD>.<csv|jsonl> "
-                  f"for a known entity ({', '.join(f'{s}__{e}' for s, e in TABLES)})",
+                  f"for a known entity ({', '.join(f'{s}__{e}' for s, e in TABLES)}) "
+                  "with a date that exists; rename it and load again",
         )
         _record_failure(conn, path, match, result, started_at)
         return result

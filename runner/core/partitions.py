@@ -7,12 +7,16 @@ to a checksummed file and verify the file before the partition is dropped.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from psycopg2 import sql
 
 from runner.core import dbt, embedded
 from runner.core import load as loader
@@ -71,7 +75,7 @@ def partitions(settings: Settings) -> list[PartitionInfo]:
             )
             found = []
             for parent, name, bound, size in cur.fetchall():
-                cur.execute(f"select count(*) from bronze.{name}")
+                cur.execute(sql.SQL("select count(*) from bronze.{}").format(sql.Identifier(name)))
                 rows = cur.fetchone()[0]
                 dates = [dt.date.fromisoformat(d) for d in _bound_dates(bound)]
                 lower, upper = (dates + [None, None])[:2] if dates else (None, None)
@@ -82,8 +86,6 @@ def partitions(settings: Settings) -> list[PartitionInfo]:
 
 
 def _bound_dates(bound: str) -> list[str]:
-    import re
-
     return re.findall(r"'(\d{4}-\d{2}-\d{2})'", bound)
 
 
@@ -123,12 +125,10 @@ def _archive_partition(settings: Settings, part: PartitionInfo, folder: Path) ->
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur, gzip.open(tmp, "wb", compresslevel=1) as handle:
-            cur.execute("select string_agg(quote_ident(attname), ', ' order by attnum) from pg_attribute "
-                        "where attrelid = %s::regclass and attnum > 0 and not attisdropped",
-                        (f"bronze.{part.name}",))
-            columns = cur.fetchone()[0]
+            columns = sql.SQL(", ").join(map(sql.Identifier, loader.table_columns(cur, part.name)))
             cur.copy_expert(
-                f"copy (select {columns} from bronze.{part.name}) to stdout with (format csv, header true)",
+                sql.SQL("copy (select {} from bronze.{}) to stdout with (format csv, header true)")
+                .format(columns, sql.Identifier(part.name)),
                 handle,
             )
     finally:
@@ -152,8 +152,6 @@ def verify_archive(path: Path) -> list[str]:
         problems.append(f"{path.name}: checksum differs from its .json")
     try:
         with gzip.open(path, "rt", newline="") as handle:
-            import csv
-
             rows = sum(1 for _ in csv.reader(handle)) - 1
     except (OSError, EOFError) as error:
         return problems + [f"{path.name}: unreadable ({error})"]
@@ -196,22 +194,47 @@ def retain(settings: Settings, older_than_months: int, archive_dir: Path | None,
 
 
 def restore_archive(settings: Settings, path: Path) -> int:
-    """Load an archived partition back: recreate its month and COPY the rows in."""
+    """Load an archived partition back: recreate its month and COPY the rows in. Restoring
+    an archive whose rows are already back does nothing (returns 0)."""
     problems = verify_archive(path)
     if problems:
         raise WarehouseError(f"archive {path} did not verify: {'; '.join(problems)}")
     meta = json.loads(path.with_name(path.name + ".json").read_text())
-    parent = meta["table"].split(".", 1)[1]
+    parent = meta.get("table", "").removeprefix("bronze.")
+    partition = meta.get("partition", "")
+    if parent not in PARENTS or not re.fullmatch(rf"{parent}_p\d{{6}}", partition):
+        raise WarehouseError(f"archive {path} is not of a monthly bronze partition "
+                             f"(table {meta.get('table')!r}, partition {partition!r}).")
+    with gzip.open(path, "rt", newline="") as handle:
+        header = next(csv.reader(handle), [])
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur:
+            columns = loader.table_columns(cur, parent)
+            unknown = [name for name in header if name not in columns]
+            if unknown or not header:
+                raise WarehouseError(f"archive {path}: column(s) {unknown or header} are not "
+                                     f"columns of bronze.{parent}; nothing was restored.")
             cur.execute("select bronze.ensure_month_partition(%s, %s::date)", (parent, meta["from"]))
+            cur.execute(sql.SQL("select count(*) from bronze.{}").format(sql.Identifier(partition)))
+            present = cur.fetchone()[0]
+            if present == meta["rows"]:
+                conn.rollback()
+                return 0
+            if present:
+                raise WarehouseError(
+                    f"bronze.{partition} already holds {present:,} rows and the archive "
+                    f"{meta['rows']:,}: it was reloaded some other way. Nothing was restored; "
+                    "compare them before deciding which to keep."
+                )
             with gzip.open(path, "rb") as handle:
-                header = handle.readline().decode().strip()
-                handle.seek(0)
                 cur.copy_expert(
-                    f"copy bronze.{parent} ({header}) from stdin with (format csv, header true)", handle)
+                    sql.SQL("copy bronze.{} ({}) from stdin with (format csv, header true)").format(
+                        sql.Identifier(parent), sql.SQL(", ").join(map(sql.Identifier, header))),
+                    handle)
                 rows = cur.rowcount
+            cur.execute("delete from bronze.retired_partitions where partition_name = %s",
+                        (partition,))
         conn.commit()
     finally:
         conn.close()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from psycopg2 import sql
 
-from runner.core import embedded
+from runner.core import embedded, names
+from runner.errors import WarehouseError
 from runner.settings import Settings
 
 
@@ -24,14 +25,35 @@ class Role:
     password_source: str
 
 
+VARIABLES = {
+    "analyst_group": ("WAREHOUSE_ANALYST_ROLE", "warehouse_analyst"),
+    "analyst": ("WAREHOUSE_ANALYST_USER", "analyst"),
+    "transformer": ("WAREHOUSE_TRANSFORMER_USER", "transformer"),
+    "backup": ("WAREHOUSE_BACKUP_USER", "backup"),
+}
+
+
 def _names() -> dict[str, str]:
-    env = os.environ
-    return {
-        "analyst_group": env.get("WAREHOUSE_ANALYST_ROLE", "warehouse_analyst"),
-        "analyst": env.get("WAREHOUSE_ANALYST_USER", "analyst"),
-        "transformer": env.get("WAREHOUSE_TRANSFORMER_USER", "transformer"),
-        "backup": env.get("WAREHOUSE_BACKUP_USER", "backup"),
-    }
+    found = {kind: names.role(os.environ.get(variable, default), variable)
+             for kind, (variable, default) in VARIABLES.items()}
+    if len(set(found.values())) < len(found):
+        raise WarehouseError(f"the role names must differ: {found}.")
+    return found
+
+
+def _refuse_privileged(cur, settings: Settings, chosen: dict[str, str]) -> None:
+    """Never touch (or reset the password of) a superuser or the role the runner uses."""
+    cur.execute("select rolname from pg_roles where rolname = any(%s) "
+                "and (rolsuper or rolcreaterole or rolreplication or rolbypassrls "
+                "or rolname = current_user)", (list(chosen.values()),))
+    privileged = [row[0] for row in cur.fetchall()]
+    if privileged:
+        variables = [VARIABLES[kind][0] for kind, name in chosen.items() if name in privileged]
+        raise WarehouseError(
+            f"role(s) {', '.join(privileged)} already exist with administrative rights (or are "
+            f"the role the runner connects as); refusing to change them. Set "
+            f"{', '.join(variables)} to other names."
+        )
 
 
 def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
@@ -44,7 +66,7 @@ def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
 
 
 def ensure_roles(settings: Settings) -> list[Role]:
-    names = _names()
+    chosen = _names()
     path = settings.home / "roles.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
     created = []
@@ -52,32 +74,40 @@ def ensure_roles(settings: Settings) -> list[Role]:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            _refuse_privileged(cur, settings, chosen)
+
             def upsert(name: str, password: str | None, options: str) -> None:
                 cur.execute("select 1 from pg_roles where rolname = %s", (name,))
                 verb = "alter" if cur.fetchone() else "create"
-                statement = sql.SQL(f"{verb} role {{}} {options}").format(sql.Identifier(name))
+                statement = sql.SQL("{} role {} {}").format(
+                    sql.SQL(verb), sql.Identifier(name), sql.SQL(options))
                 if password is not None:
                     statement = sql.SQL("{} password {}").format(statement, sql.Literal(password))
                 cur.execute(statement)
 
             database = sql.Identifier(settings.dbname)
-            upsert(names["analyst_group"], None, "nologin")
+            upsert(chosen["analyst_group"], None, "nologin")
             for kind in ("analyst", "transformer", "backup"):
                 password, source = _password(settings, kind, stored)
-                upsert(names[kind], password, "login noinherit" if kind == "transformer" else "login")
+                upsert(chosen[kind], password, "login noinherit" if kind == "transformer" else "login")
                 cur.execute(sql.SQL("grant connect on database {} to {}").format(
-                    database, sql.Identifier(names[kind])))
-                created.append(Role(kind, names[kind], source))
+                    database, sql.Identifier(chosen[kind])))
+                created.append(Role(kind, chosen[kind], source))
             cur.execute(sql.SQL("grant {} to {}").format(
-                sql.Identifier(names["analyst_group"]), sql.Identifier(names["analyst"])))
+                sql.Identifier(chosen["analyst_group"]), sql.Identifier(chosen["analyst"])))
             # The transformer builds: it may create schemas and temporary tables.
             cur.execute(sql.SQL("grant create, temporary on database {} to {}").format(
-                database, sql.Identifier(names["transformer"])))
+                database, sql.Identifier(chosen["transformer"])))
             # The backup role reads everything pg_dump needs, and nothing more.
             cur.execute(sql.SQL("grant pg_read_all_data to {}").format(
-                sql.Identifier(names["backup"])))
-            # Nobody else may create objects in public (the default before PostgreSQL 15).
+                sql.Identifier(chosen["backup"])))
+            # Nobody else may create objects in public (the default before PostgreSQL 15),
+            # temporary tables or large objects: the analyst writes nowhere.
             cur.execute("revoke create on schema public from public")
+            cur.execute(sql.SQL("revoke temporary on database {} from public").format(database))
+            cur.execute("revoke execute on function lo_create(oid), lo_creat(integer), "
+                        "lo_import(text), lo_import(text, oid), lo_from_bytea(oid, bytea) "
+                        "from public")
     finally:
         conn.close()
     if stored:

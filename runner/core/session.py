@@ -48,11 +48,17 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str]) -> bool:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
     span = batches[0] if len(batches) == 1 else f"{batches[0]} to {batches[-1]}"
-    print(f"snapshots: applying {len(batches)} batch(es) ({span})", flush=True)
+    if spec["late"]:
+        print(f"snapshots: late batch(es) {', '.join(spec['late'])} arrived after newer ones; "
+              f"re-deriving the history from all {len(batches)} batches and rebuilding "
+              "what reads it (full refresh)", flush=True)
+    else:
+        print(f"snapshots: applying {len(batches)} batch(es) ({span})", flush=True)
     # One transaction: the snapshots and the record of the batches they now include.
     replayed = runner.invoke([
         "run-operation", "replay_snapshots",
-        "--args", json.dumps({"batches": batches, "audit_schema": audit_schema}), *common,
+        "--args", json.dumps({"batches": batches, "audit_schema": audit_schema,
+                              "rebuild": bool(spec["late"])}), *common,
     ])
     if not replayed.success:
         print("replaying the batches into the snapshots failed", file=sys.stderr)

@@ -23,6 +23,23 @@ create table if not exists bronze.load_log (
 );
 comment on table bronze.load_log is 'One row per landing file the loader has seen: what, when, how many rows, and why it failed.';
 
+create table if not exists bronze.retired_partitions (
+    partition_name text primary key,
+    parent_table text not null,
+    retired_at timestamptz not null default now()
+);
+comment on table bronze.retired_partitions is 'Monthly partitions `runner partitions retain` dropped from bronze (archived first). While any is listed, a full refresh is refused: gold keeps the history bronze no longer has.';
+
+create table if not exists bronze.load_refusals (
+    file_name text not null,
+    checksum_sha256 text not null,
+    bytes bigint not null,
+    reason text not null,
+    refused_at timestamptz not null default now(),
+    primary key (file_name, checksum_sha256)
+);
+comment on table bronze.load_refusals is 'Files refused without loading (a re-delivery with other content): what arrived and why it was refused. Repeated refusals of the same content update refused_at.';
+
 -- Lineage defaults: set by the loader with `set local warehouse.*` inside each file's transaction.
 create or replace function bronze.current_file() returns text
 language sql stable as $$ select current_setting('warehouse.source_file') $$;

@@ -168,7 +168,7 @@ def test_killed_load_loads_the_file_once_on_rerun(loaded, tmp_path):
     copying = False
     while time.monotonic() < deadline and process.poll() is None:
         if query(settings, """select count(*) from pg_stat_activity where state = 'active'
-                and query ilike 'copy bronze.erp_order_lines%%'""")[0][0]:
+                and query ilike 'copy bronze.%%erp_order_lines%%'""")[0][0]:
             copying = True
             break
         time.sleep(0.02)

@@ -38,7 +38,7 @@ customers as (
 latest_attributes as (
 
     {{ latest_versions(
-        'customers', 'customer_id', 'is_tombstone, updated_at desc, _load_order desc',
+        'customers', 'customer_id', 'is_tombstone, updated_at desc, _batch_date desc, _load_order desc',
         'rejection_reason is null'
     ) }}
 

@@ -54,7 +54,7 @@ ranked as (
         *,
         row_number() over (
             partition by order_id
-            order by updated_at desc, _load_order desc
+            order by updated_at desc, _batch_date desc, _load_order desc
         ) as version_rank
     from candidates
 

@@ -10,7 +10,7 @@ products as (
 latest as (
 
     {{ latest_versions(
-        'products', 'product_id', 'updated_at desc, _load_order desc',
+        'products', 'product_id', 'updated_at desc, _batch_date desc, _load_order desc',
         'rejection_reason is null'
     ) }}
 
