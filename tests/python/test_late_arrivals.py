@@ -8,8 +8,10 @@ order's totals in fct_orders stayed short.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
 
-from conftest import query
+from conftest import checksum, empty_database, query
 from runner.core import build as builder
 from runner.core import generate as gen
 from runner.core import load as loader
@@ -66,3 +68,82 @@ def test_line_waiting_for_its_product_reaches_the_facts(database, tmp_path):
     totals = query(settings, "select line_count, quantity, net_amount from gold.fct_orders "
                              "where order_id = %s", (ORDER_ID,))
     assert [(count, quantity, float(net)) for count, quantity, net in totals] == [(2, 3, 13.0)]
+
+
+NEW_CUSTOMER = "CUST-9900001"
+GOLD_LINEAGE = ("source_load_order", "max_source_load_order", "_loaded_at", "loaded_at",
+                "dbt_updated_at", "built_at", "_built_at")
+
+
+def gold_tables(settings):
+    return [row[0] for row in query(settings, """
+        select table_schema || '.' || table_name from information_schema.tables
+        where table_schema = 'gold' and table_type = 'BASE TABLE' order by 1""")]
+
+
+def write_late_batch(folder, day, product_row):
+    at = f"{day} 10:00:00"
+    (folder / f"crm__customers__{day}.jsonl").write_text(json.dumps({
+        "customer_id": NEW_CUSTOMER, "first_name": "Late", "last_name": "Arrival",
+        "email": "late.arrival@example.com", "phone": "(0249) 424-142",
+        "address": {"line1": "1 Main Street", "city": "Leeds", "postal_code": "LS1",
+                    "country": "UK"},
+        "segment": "consumer", "created_at": at, "updated_at": at}) + "\n")
+    (folder / f"erp__products__{day}.csv").write_text(
+        "product_id,sku,product_name,category,subcategory,brand,unit_price,currency,updated_at\n"
+        + product_row(at) + "\n")
+
+
+def test_a_late_batch_is_applied_as_if_it_had_come_on_time(warehouse_env, tmp_path):
+    on_time, late = (empty_database(warehouse_env, f"late_{name}") for name in ("on_time", "late"))
+    landing = tmp_path / "landing"
+    state = gen.generate(landing, seed=11, scale=0.01)
+    day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+    day_two = day_one + dt.timedelta(days=1)
+    loader.load(on_time, landing)
+    product = query(on_time, r"""
+        select product_id, sku, product_name, category, subcategory, brand, currency
+        from bronze.erp_products
+        where product_id ~ '^P\d+$' and currency = 'GBP' and unit_price ~ '^\d+\.\d\d$'
+        order by product_id limit 1""")[0]
+
+    def product_row(at):
+        return ",".join([*product[:6], "99.00", product[6], at])
+
+    # day two (on time in both): a store file, so the late database has seen a newer batch
+    stores = sorted(landing.glob("erp__stores__*.csv"))[-1].read_text()
+    (landing / f"erp__stores__{day_two}.csv").write_text(stores)
+    late_files = tmp_path / "late_files"
+    late_files.mkdir()
+    write_late_batch(late_files, day_one, product_row)
+
+    # on time: every batch, in order, one build
+    for path in late_files.iterdir():
+        shutil.copy(path, landing)
+    loader.load(on_time, landing)
+    assert builder.run_build(on_time, [], freshness=False).build_returncode == 0
+
+    # late: day one's files arrive after day two was built
+    held_back = {path.name for path in late_files.iterdir()}
+    partial = tmp_path / "partial"
+    shutil.copytree(landing, partial, ignore=lambda _, names: [n for n in names if n in held_back])
+    loader.load(late, partial)
+    assert builder.run_build(late, [], freshness=False).build_returncode == 0
+    for path in late_files.iterdir():
+        shutil.copy(path, partial)
+    loader.load(late, partial)
+    outcome = builder.run_build(late, [], freshness=False)
+    assert outcome.build_returncode == 0
+    assert outcome.late == [str(day_one)]
+
+    assert query(late, "select count(*) from gold.dim_customers where customer_id = %s",
+                 (NEW_CUSTOMER,)) == [(1,)]
+    windows = query(late, "select unit_price_amount, valid_from::text, valid_to::text from gold.dim_products "
+                          "where product_id = %s order by valid_from", (product[0],))
+    assert windows[-1][:2] == (99, f"{day_one} 10:00:00+00")
+    assert windows[-2][2] == f"{day_one} 10:00:00+00"
+    tables = gold_tables(late)
+    assert "gold.fct_order_lines" in tables and "gold.dim_customers" in tables
+    for relation in tables:
+        assert checksum(late, relation, exclude=GOLD_LINEAGE) == \
+            checksum(on_time, relation, exclude=GOLD_LINEAGE), relation
