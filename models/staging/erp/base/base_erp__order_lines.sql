@@ -94,6 +94,11 @@ checked as (
                 or renamed.discount_amount < 0
                 or renamed.discount_amount > renamed.quantity * renamed.unit_price
                 then 'invalid_price'
+            -- Beyond what gold's integer and money columns (and a sane order) can hold.
+            when renamed.quantity > {{ var('max_line_quantity') }}
+                or renamed.unit_price > {{ var('max_unit_price_amount') }}
+                or renamed.line_number not between 1 and 32767
+                then 'value_out_of_range'
             when renamed.updated_at is null then 'unparseable_date'
             when product_arrivals.first_batch_date is null
                 or product_arrivals.first_batch_date

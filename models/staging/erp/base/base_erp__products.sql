@@ -42,6 +42,7 @@ checked as (
             when product_name_raw is null or nullif(btrim(unit_price_raw), '') is null
                 then 'missing_required_field'
             when unit_price is null or unit_price <= 0 then 'invalid_price'
+            when unit_price > {{ var('max_unit_price_amount') }} then 'value_out_of_range'
             when updated_at is null then 'unparseable_date'
         end as rejection_reason
     from renamed
