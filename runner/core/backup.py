@@ -270,7 +270,7 @@ def _run_pg_dump(settings, target: Path, snapshot: str, jobs: int, compression: 
         f"--lock-wait-timeout={lock_timeout_seconds()}s", settings.dbname,
     ]
     returncode, errors = _run_pg_tool(command, _env(settings), tables, progress)
-    if returncode != 0 and any("lock" in error for error in errors):
+    if returncode != 0 and any("lock" in error or "statement timeout" in error for error in errors):
         raise WarehouseError(
             f"pg_dump waited {lock_timeout_seconds()} s for a table another session holds "
             f"locked ({errors[-1]}); nothing was kept and the database was not changed. "
