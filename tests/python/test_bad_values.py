@@ -40,3 +40,12 @@ def test_out_of_range_quantity_and_unknown_store_do_not_stop_gold(database, tmp_
                            "where order_line_id = %s", (LINE_ID,)) == [("value_out_of_range",)]
     assert query(settings, "select store_key, line_count, quantity from gold.fct_orders "
                            "where order_id = %s", (ORDER_ID,)) == [("-1", 1, 1)]
+
+
+def test_lint_gives_the_fresh_verdict_on_a_built_warehouse(database, run_cli):
+    # `database` was built by the test above: base_erp__order_lines exists, so compiling
+    # against it would render its incremental branch (what `make demo; make test` hit).
+    assert query(database, "select to_regclass('silver.base_erp__order_lines') is not null") == [(True,)]
+    result = run_cli("lint", "models/staging/erp/base/base_erp__order_lines.sql")
+    assert result.exit_code == 0, result.output
+    assert "lint clean" in result.output
