@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -23,6 +24,11 @@ class WarehouseGroup(click.Group):
             raise click.ClickException(str(error)) from None
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:
+            # The reader went away (`runner db status | head -1`): stop quietly, as cat does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise click.exceptions.Exit(1) from None
         except Exception as error:  # noqa: BLE001 - the last line of defence for users
             if ctx.meta.get("runner.debug"):
                 raise
@@ -57,7 +63,15 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="runner")
+    try:
+        cli(prog_name="runner")
+    finally:
+        # Output is flushed at exit too: a reader gone by then is no error either.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
 
 
 if __name__ == "__main__":

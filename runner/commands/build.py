@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runner.commands.data import resolve_landing
+from runner.commands.data import check_scale, resolve_landing, yes_option
 from runner.core import build as builder
 from runner.core import dbt, embedded, observe
 from runner.core import generate as gen
@@ -46,11 +46,16 @@ def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
     settings = ensure_server()
     with writer_lock(settings, "build", wait):
         outcome = builder.run_build(settings, list(dbt_args), freshness=not skip_freshness)
+    if outcome.build_returncode == 2:
+        raise WarehouseError(
+            "dbt stopped before it could build (exit code 2: a bad option, or dbt itself "
+            "failed); its message above says which. Nothing was built by this run."
+        )
     if outcome.build_returncode != 0:
         raise WarehouseError(
             f"dbt build failed (exit code {outcome.build_returncode}); dbt's summary above "
-            "names each failing model or test. Failing rows are stored in the test_failures "
-            "schema."
+            "names each failing model or test. A failing test's rows are stored in the "
+            "test_failures schema; a failing model's error is printed with it."
         )
     if not outcome.freshness_ok:
         raise WarehouseError(
@@ -68,14 +73,16 @@ DEMO_QUERIES = """\
 @click.command()
 @click.option("--scale", type=float, default=0.01, show_default=True,
               help="Size of the sample data (used only when the landing folder is empty).")
+@yes_option
 @wait_option
-def demo(scale: float, wait: float) -> None:
+def demo(scale: float, yes: bool, wait: float) -> None:
     """Run the main job end to end: database, sample data, load, every layer with its tests.
 
     Idempotent: a second run loads nothing new and the build only refreshes.
 
     Example: runner demo
     """
+    check_scale(scale, yes)
     settings = ensure_server()
     click.echo(f"1/4 database: {settings.safe_dsn()}")
     landing = resolve_landing(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
 import click
@@ -30,6 +32,26 @@ def resolve_landing(landing: Path | None) -> Path:
     return landing if landing is not None else load_settings().project_dir / DEFAULT_LANDING
 
 
+# Measured: a scale-1 warehouse (landing files, bronze to gold, indexes) takes about 1.6 GB.
+GB_PER_SCALE = 1.6
+SCALE_TO_CONFIRM = 5.0
+yes_option = click.option("--yes", is_flag=True, help="Do not ask before a large --scale.")
+
+
+def check_scale(scale: float, yes: bool) -> None:
+    """A clear error for a --scale that is not a usable size; asks before a large one."""
+    if not math.isfinite(scale) or scale <= 0:
+        raise WarehouseError(f"--scale must be a positive number, got {scale}.")
+    if scale > 1000:
+        raise WarehouseError(f"--scale {scale:g} is beyond what the generator supports (1000).")
+    if scale > SCALE_TO_CONFIRM and not yes:
+        need = f"--scale {scale:g} needs about {scale * GB_PER_SCALE:,.0f} GB of disk"
+        if not sys.stdin.isatty():
+            raise WarehouseError(f"{need}; re-run with --yes to go ahead.")
+        if not click.confirm(f"{need}. Go ahead?"):
+            raise WarehouseError("cancelled; nothing was written.")
+
+
 @click.command()
 @landing_option
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed: same seed, same bytes.")
@@ -40,7 +62,8 @@ def resolve_landing(landing: Path | None) -> Path:
               help="Set every dirt rate at once (0 = clean data). Default: realistic rates.")
 @click.option("--dirt-rate", multiple=True, metavar="KIND=RATE",
               help="Override one dirt rate, e.g. --dirt-rate bad_email=0.1 (repeatable).")
-def generate(landing, seed, scale, next_day, dirt, dirt_rate) -> None:
+@yes_option
+def generate(landing, seed, scale, next_day, dirt, dirt_rate, yes) -> None:
     """Write realistic, dirty source files (CRM JSON lines, ERP CSV) as daily batches.
 
     Examples: runner generate --scale 0.1    runner generate --next-day
@@ -50,8 +73,7 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate) -> None:
         state, date = gen.next_day(folder)
         click.echo(f"added batch {date} to {folder} ({len(state.batches)} batches)")
         return
-    if scale <= 0:
-        raise WarehouseError(f"--scale must be a positive number, got {scale}.")
+    check_scale(scale, yes)
     if dirt is not None and not 0 <= dirt <= 1:
         raise WarehouseError(f"--dirt must be between 0 and 1, got {dirt}.")
     rates = gen.DirtRates.parse(list(dirt_rate), base=dirt)

@@ -59,7 +59,7 @@ def default_dest(settings: Settings) -> Path:
     return Path(os.environ.get("WAREHOUSE_BACKUP_DIR") or settings.home / "backups")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: end pg_dump / pg_restore if the runner is killed, instead of orphaning them."""
     try:
         import ctypes
@@ -291,7 +291,7 @@ def _run_pg_tool(command: list[str], env: dict[str, str], tables: int,
     dump item id to ``on_table_data``); returns the exit code and its error lines (or,
     when it printed none, its last lines)."""
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=_die_with_parent)
+                               preexec_fn=die_with_parent)
     tail: list[str] = []
     errors: list[str] = []
     done = 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from psycopg2 import sql
 
 from runner.core import dbt, embedded, observe
+from runner.core.backup import die_with_parent
 from runner.errors import WarehouseError
 from runner.settings import Settings
 
@@ -193,9 +194,10 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             # conservation test against a quarantine it did not rebuild.
             "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
         })
+        # The dbt session ends with the runner: it must never build on without the lock.
         returncode = subprocess.run(
             [sys.executable, "-m", "runner.core.session", str(spec_path)],
-            cwd=settings.project_dir, env=env,
+            cwd=settings.project_dir, env=env, preexec_fn=die_with_parent,
         ).returncode
         outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
     if not outcome.get("parsed"):

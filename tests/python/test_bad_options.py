@@ -1,0 +1,69 @@
+"""Bad options and settings get one clear line, never an 'unexpected' error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(("scale", "expected"), [
+    ("nan", "--scale must be a positive number"),
+    ("inf", "--scale must be a positive number"),
+    ("1e9", "beyond what the generator supports"),
+    ("50", "needs about 80 GB of disk; re-run with --yes"),
+])
+def test_unusable_scales(run_cli, tmp_path, scale, expected):
+    result = run_cli("generate", "--landing", str(tmp_path / "landing"), "--scale", scale)
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert "unexpected" not in result.output
+    assert not (tmp_path / "landing").exists()
+
+
+def test_retention_window_out_of_range(run_cli):
+    result = run_cli("partitions", "retain", "--older-than", "999999", "--no-archive")
+    assert result.exit_code == 2
+    assert "999999 is not in the range 1<=x<=1200" in result.output
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"WAREHOUSE_DSN": "postgresql://u@localhost:abc/warehouse"}, "WAREHOUSE_DSN"),
+    ({"PGHOST": "localhost", "PGPORT": "5432x"}, "PGPORT: port '5432x' is not a number"),
+])
+def test_non_numeric_ports(run_cli, env, expected):
+    result = run_cli("db", "status", env=env)
+    assert result.exit_code == 1
+    assert expected in result.output and "unexpected" not in result.output
+
+
+def test_a_closed_pipe_is_not_an_error(database):
+    # The reader is gone before the runner writes a byte (`runner db status | head -0`).
+    process = subprocess.Popen([sys.executable, "-m", "runner.cli", "db", "status"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ))
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait()
+    assert stderr == ""
+
+
+def test_a_port_that_fails_is_not_remembered(tmp_path):
+    env = {**os.environ, "WAREHOUSE_HOME": str(tmp_path / ".warehouse")}
+
+    def runner(*args):
+        return subprocess.run([sys.executable, "-m", "runner.cli", "db", *args],
+                              capture_output=True, text=True, env=env)
+
+    if os.geteuid() != 0:
+        pytest.skip("port 1 is refused before the server starts when not root")
+    failed = runner("start", "--port", "1")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    try:
+        started = runner("start")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "on 127.0.0.1:1 " not in started.stdout
+    finally:
+        runner("stop")
