@@ -112,3 +112,25 @@ def test_an_existing_superuser_is_never_changed(database, run_cli):
     assert result.exit_code == 1
     assert "boss already exist with administrative rights" in result.output
     assert query(database, "select rolsuper from pg_roles where rolname = 'boss'") == [(True,)]
+
+
+@pytest.mark.parametrize("statement", [
+    "create temporary table scratch (id int)",
+    "select lo_create(0)",
+    "create table public.scratch (id int)",
+])
+def test_the_analyst_writes_nowhere(database, run_cli, statement):
+    import json
+
+    import psycopg2
+
+    result = run_cli("db", "roles")
+    assert result.exit_code == 0, result.output
+    password = json.loads((database.home / "roles.json").read_text())["analyst"]
+    conn = psycopg2.connect(**{**database.connect_kwargs(), "user": "analyst",
+                               "password": password})
+    try:
+        with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute(statement)
+    finally:
+        conn.close()
