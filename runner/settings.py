@@ -30,6 +30,7 @@ DEFAULT_DATABASE = "warehouse"
 FORBIDDEN_SCHEMA_PREFIXES = {"public", "information_schema", "bronze", "silver", "gold",
                              "snapshots", "audit", "elementary"}
 STATE_FILE = "server.json"
+ROLES_FILE = "roles.json"
 
 
 def find_project_dir() -> Path:
@@ -118,6 +119,22 @@ class Settings:
 
     def with_database(self, dbname: str) -> "Settings":
         return replace(self, dbname=dbname)
+
+    def for_role(self, kind: str) -> "Settings":
+        """The same server as the least-privileged login `runner db roles` made for ``kind``
+        (transformer: load and build; backup: backups), when there is one; else these
+        settings. Only for the embedded server: an external one's user is the user's choice."""
+        if not self.embedded:
+            return self
+        try:
+            stored = json.loads((self.home / ROLES_FILE).read_text())
+        except (OSError, ValueError):
+            return self
+        name = stored.get("names", {}).get(kind)
+        password = os.environ.get(f"WAREHOUSE_{kind.upper()}_PASSWORD") or stored.get(kind)
+        if not name or not password:
+            return self
+        return replace(self, user=name, password=password)
 
 
 def _embedded_state(home: Path) -> dict:

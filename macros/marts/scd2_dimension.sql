@@ -43,9 +43,14 @@
         and {{ alias }}_first.is_first_version
 {%- endmacro %}
 
-{#- Hash personal data with a salt so analysts can count and join but not read it. -#}
+{#- Hash personal data with a salt so analysts can count and join but not read it. The salt
+    is a session setting (the runner passes it in PGOPTIONS), so it never lands in compiled
+    SQL, dbt's artifacts or its log; unset, it is the demo's public 'warehouse'. -#}
 {% macro hash_pii(expression) -%}
-    encode(sha256(convert_to('{{ env_var("WAREHOUSE_PII_SALT", "warehouse") }}' || {{ expression }}, 'UTF8')), 'hex')
+    encode(sha256(convert_to(
+        coalesce(current_setting('warehouse.pii_salt', true), 'warehouse') || {{ expression }},
+        'UTF8'
+    )), 'hex')
 {%- endmacro %}
 
 {#- The bookkeeping columns of a dimension's missing member ('-1'): always valid. -#}

@@ -11,6 +11,7 @@ import click
 from runner.commands.db import human_size
 from runner.core import backup as backups
 from runner.core import names
+from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
 from runner.settings import load_settings
@@ -63,7 +64,7 @@ def backup(ctx, dest, jobs, label, compress, wait) -> None:
     """
     if ctx.invoked_subcommand:
         return
-    settings = load_settings()
+    settings = load_settings().for_role("backup")
     folder = dest or backups.default_dest(settings)
     with writer_lock(settings, "backup", wait):
         made = backups.backup(settings, folder, jobs=jobs, label=label, compression=compress,
@@ -178,6 +179,9 @@ def restore(backup_id, dest, jobs, target_db, yes, wait) -> None:
         backups.drop_leftovers(settings, say=click.echo)
         outcome = backups.restore(settings, found, target, dest=folder, jobs=jobs,
                                   confirmed=confirmed, progress=progress_printer("restoring"))
+    if settings.for_role("transformer").user != settings.user:
+        # A restored database is new: its grants and the transformer's ownership again.
+        role_setup.ensure_roles(settings.with_database(target))
     click.echo(f"restored {backup_id} into {target!r}")
     if outcome.safety_backup:
         click.echo(f"the previous {target!r} is kept as backup {outcome.safety_backup.backup_id}")

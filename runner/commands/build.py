@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from runner.commands.data import check_scale, resolve_landing, yes_option
@@ -43,7 +45,12 @@ def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
 
     Example: runner build --select staging+
     """
-    settings = ensure_server()
+    settings = ensure_server().for_role("transformer")
+    if not os.environ.get("WAREHOUSE_PII_SALT"):
+        click.echo("WARNING: personal data is hashed with the public demo salt, so known "
+                   "emails and phones can be matched to their hashes. Set "
+                   "WAREHOUSE_PII_SALT to a secret (then `runner build --full-refresh`).",
+                   err=True)
     with writer_lock(settings, "build", wait):
         outcome = builder.run_build(settings, list(dbt_args), freshness=not skip_freshness)
     if outcome.build_returncode == 2:
@@ -83,7 +90,7 @@ def demo(scale: float, yes: bool, wait: float) -> None:
     Example: runner demo
     """
     check_scale(scale, yes)
-    settings = ensure_server()
+    settings = ensure_server().for_role("transformer")
     click.echo(f"1/4 database: {settings.safe_dsn()}")
     landing = resolve_landing(None)
     if not landing.exists() or not any(landing.iterdir()):

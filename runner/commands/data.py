@@ -96,7 +96,7 @@ def load(landing, show_status, wait) -> None:
 
     Examples: runner load    runner load --status
     """
-    settings = load_settings()
+    settings = load_settings().for_role("transformer")
     if show_status:
         rows = loader.load_status(settings)
         if not rows:

@@ -127,6 +127,11 @@ def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> 
     from runner.core import observe  # observe builds on this module
 
     env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if observe.status(settings).enabled else "off")
+    salt = env.pop("WAREHOUSE_PII_SALT", None)
+    if salt:
+        # A session setting, not an env_var(): dbt would write it into compiled SQL.
+        escaped = salt.replace("\\", "\\\\").replace(" ", "\\ ")
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c warehouse.pii_salt={escaped}".strip()
     if extra:
         env.update(extra)
     return env

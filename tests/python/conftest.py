@@ -70,6 +70,17 @@ def database(warehouse_env):
 
 
 @pytest.fixture
+def made_roles(database):
+    """`runner db roles` on the module's database; afterwards the runner forgets the roles
+    (roles.json), so other modules connect as the superuser again."""
+    from runner.core import roles
+
+    made = roles.ensure_roles(database)
+    yield {role.kind: role.name for role in made}
+    (database.home / "roles.json").unlink(missing_ok=True)
+
+
+@pytest.fixture
 def run_cli():
     """Invoke the CLI in-process with Click's CliRunner (stderr kept apart)."""
 

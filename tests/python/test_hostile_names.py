@@ -119,13 +119,11 @@ def test_an_existing_superuser_is_never_changed(database, run_cli):
     "select lo_create(0)",
     "create table public.scratch (id int)",
 ])
-def test_the_analyst_writes_nowhere(database, run_cli, statement):
+def test_the_analyst_writes_nowhere(database, made_roles, statement):
     import json
 
     import psycopg2
 
-    result = run_cli("db", "roles")
-    assert result.exit_code == 0, result.output
     password = json.loads((database.home / "roles.json").read_text())["analyst"]
     conn = psycopg2.connect(**{**database.connect_kwargs(), "user": "analyst",
                                "password": password})
