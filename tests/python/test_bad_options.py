@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +70,43 @@ def test_a_port_that_fails_is_not_remembered(tmp_path):
         assert "on 127.0.0.1:1 " not in started.stdout
     finally:
         runner("stop")
+
+
+def _children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_the_dbt_session_dies_with_runner_build(database):
+    process = subprocess.Popen([sys.executable, "-m", "runner.cli", "build", "--skip-freshness"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    children = []
+    while time.monotonic() < deadline and not children and process.poll() is None:
+        children = _children(process.pid)
+        time.sleep(0.05)
+    assert children, "runner build ended before its dbt session could be seen"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    # Seconds, where the session's own work (parse, then the build) takes longer.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+        time.sleep(0.1)
+    alive = [c for c in children if Path(f"/proc/{c}").exists()
+             and "Z" not in Path(f"/proc/{c}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    assert alive == []
+
+
+def test_a_dbt_crash_is_not_reported_as_failing_tests(database, run_cli):
+    result = run_cli("build", "--skip-freshness", "--no-such-dbt-flag")
+    assert result.exit_code == 1
+    assert "test_failures" not in result.output
+    assert "dbt stopped before it could build" in result.output

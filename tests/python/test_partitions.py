@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from conftest import query
+from runner.core import dbt
 from runner.core import generate as gen
 from runner.core import load as loader
 from runner.core import partitions as parts
@@ -88,6 +89,40 @@ def test_retention_archives_verifies_drops_and_restores(loaded, tmp_path, run_cl
     assert after == {"bronze.erp_orders_p202402": before["bronze.erp_orders_p202402"]}
     assert query(loaded, "select count(*) from bronze.erp_orders")[0][0] == \
         total_before - sum(a.rows for a in archives if a.partition.startswith("erp_orders_")) + archive.rows
+
+    # Restoring the same archive again changes nothing.
+    again = run_cli("partitions", "restore", str(archive.path))
+    assert again.exit_code == 0, again.output
+    assert "restored 0 rows" in again.output
+    assert query(loaded, "select count(*) from bronze.erp_orders_p202402")[0][0] == archive.rows
+    assert len(query(loaded, "select partition_name from bronze.retired_partitions")) == 5
+
+    # Retention applies to bronze only: a full refresh, which would drop the retired months
+    # from gold, is refused until they are restored (or the loss is asked for).
+    refused = dbt.run_dbt(loaded, ["run", "--full-refresh", "--select", "dim_date"], capture=True)
+    assert refused.returncode != 0
+    assert "would drop from gold the months retired from bronze" in refused.stdout
+    assert "erp_orders_p202401" in refused.stdout
+    allowed = dbt.run_dbt(loaded, ["run", "--full-refresh", "--select", "dim_date", "--vars",
+                                   "{allow_history_loss: true}"], capture=True)
+    assert allowed.returncode == 0, allowed.stdout[-2000:]
+
+
+def test_a_hostile_archive_header_is_refused(loaded, tmp_path):
+    import gzip
+    import hashlib
+    import json
+
+    path = tmp_path / "bronze.erp_orders_p202301.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write('order_id, "x"); drop table bronze.erp_stores; --\n1,2\n')
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".json").write_text(json.dumps({
+        "table": "bronze.erp_orders", "partition": "erp_orders_p202301", "from": "2023-01-01",
+        "to": "2023-02-01", "rows": 1, "sha256": digest}))
+    with pytest.raises(Exception, match="are not columns of bronze.erp_orders"):
+        parts.restore_archive(loaded, path)
+    assert query(loaded, "select to_regclass('bronze.erp_stores') is not null") == [(True,)]
 
 
 def test_corrupt_archive_is_refused(loaded, tmp_path):
