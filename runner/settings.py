@@ -122,8 +122,8 @@ class Settings:
 
     def for_role(self, kind: str) -> "Settings":
         """The same server as the least-privileged login `runner db roles` made for ``kind``
-        (transformer: load and build; backup: backups), when there is one; else these
-        settings. Only for the embedded server: an external one's user is the user's choice."""
+        (transformer: load and build; backup: backups), when there is one for this
+        database; else these settings. Only for the embedded server: an external one's user is the user's choice."""
         if not self.embedded:
             return self
         try:
@@ -132,7 +132,7 @@ class Settings:
             return self
         name = stored.get("names", {}).get(kind)
         password = os.environ.get(f"WAREHOUSE_{kind.upper()}_PASSWORD") or stored.get(kind)
-        if not name or not password:
+        if not name or not password or self.dbname not in stored.get("databases", []):
             return self
         return replace(self, user=name, password=password)
 

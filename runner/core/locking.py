@@ -56,4 +56,6 @@ def holder(cur) -> str:
     if not row:
         return "holder unknown"
     name, pid, since = row
-    return f"'{name or 'unknown'}', server pid {pid}, connected since {since:%Y-%m-%d %H:%M:%S %Z}"
+    # Another role's session shows no details unless this one may read all statistics.
+    connected = f", connected since {since:%Y-%m-%d %H:%M:%S %Z}" if since else ""
+    return f"'{name or 'another role'}', server pid {pid}{connected}"

@@ -172,6 +172,8 @@ def ensure_roles(settings: Settings) -> list[Role]:
         conn.close()
     hand_over(settings, chosen["transformer"])
     stored["names"] = chosen
+    # The databases the roles were granted and handed: the runner switches to them there only.
+    stored["databases"] = sorted({*stored.get("databases", []), settings.dbname})
     if stored:
         settings.home.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -9,7 +9,9 @@ stores as (
 
 latest as (
 
-    {{ latest_versions('stores', 'store_id', '_batch_date desc, _load_order desc', 'rejection_reason is null') }}
+    {{ latest_versions(
+        'stores', 'store_id', '_batch_date desc, _load_order desc', 'rejection_reason is null'
+    ) }}
 
 ),
 
