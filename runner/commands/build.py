@@ -10,6 +10,7 @@ from runner.commands.data import check_scale, resolve_landing, yes_option
 from runner.core import build as builder
 from runner.core import dbt, embedded, observe
 from runner.core import generate as gen
+from runner.core import roles as role_setup
 from runner.core import load as loader
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
@@ -45,7 +46,7 @@ def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
 
     Example: runner build --select staging+
     """
-    settings = ensure_server().for_role("transformer")
+    settings = role_setup.as_transformer(ensure_server())
     if not os.environ.get("WAREHOUSE_PII_SALT"):
         click.echo("WARNING: personal data is hashed with the public demo salt, so known "
                    "emails and phones can be matched to their hashes. Set "
@@ -90,7 +91,7 @@ def demo(scale: float, yes: bool, wait: float) -> None:
     Example: runner demo
     """
     check_scale(scale, yes)
-    settings = ensure_server().for_role("transformer")
+    settings = role_setup.as_transformer(ensure_server())
     click.echo(f"1/4 database: {settings.safe_dsn()}")
     landing = resolve_landing(None)
     if not landing.exists() or not any(landing.iterdir()):

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from runner.core import generate as gen
 from runner.core import load as loader
+from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
 from runner.settings import load_settings
@@ -96,7 +97,7 @@ def load(landing, show_status, wait) -> None:
 
     Examples: runner load    runner load --status
     """
-    settings = load_settings().for_role("transformer")
+    settings = role_setup.as_transformer(load_settings())
     if show_status:
         rows = loader.load_status(settings)
         if not rows:

@@ -8,6 +8,7 @@ import click
 
 from runner.commands.db import human_size
 from runner.core import partitions as parts
+from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
 from runner.settings import load_settings
 
@@ -27,7 +28,7 @@ def setup(months_ahead: int) -> None:
 
     Example: runner partitions setup --months-ahead 6
     """
-    created = parts.setup(load_settings().for_role("transformer"), months_ahead)
+    created = parts.setup(role_setup.as_transformer(load_settings()), months_ahead)
     click.echo(f"partitions created: {created}")
 
 
@@ -64,7 +65,7 @@ def retain(older_than: int, archive_dir: Path | None, no_archive: bool, wait: fl
 
     Example: runner partitions retain --older-than 24 --archive /backups/partitions
     """
-    settings = load_settings().for_role("transformer")
+    settings = role_setup.as_transformer(load_settings())
     with writer_lock(settings, "partitions retain", wait):
         retired, archives = parts.retain(settings, older_than, archive_dir, no_archive)
     for archive in archives:
@@ -79,7 +80,7 @@ def restore_command(archive: Path) -> None:
 
     Example: runner partitions restore /backups/partitions/bronze.erp_orders_p202401.csv.gz
     """
-    rows = parts.restore_archive(load_settings().for_role("transformer"), archive)
+    rows = parts.restore_archive(role_setup.as_transformer(load_settings()), archive)
     click.echo(f"restored {rows:,} rows from {archive}")
 
 

@@ -35,75 +35,55 @@ class BuildOutcome:
     late: list[str] = field(default_factory=list)
 
 
-def ensure_audit(settings: Settings) -> str:
+@dataclass
+class BatchPlan:
+    audit_schema: str
+    # Loaded batches the snapshots have not seen, oldest first.
+    pending: list[str]
+    # Whether the snapshots have seen any batch before.
+    applied_before: bool
+    # Pending batches older than the newest batch already applied.
+    late: list[str]
+    # Every loaded batch, and the months retention dropped from bronze.
+    loaded: list[str]
+    retired: list[str]
+
+
+def plan_batches(settings: Settings) -> BatchPlan:
+    """Create the audit table of applied batches if needed and read what the replay must do,
+    on one connection."""
     schema = settings.layer_schema("audit")
-    conn = embedded.connect(settings)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
-            cur.execute(sql.SQL(
-                """create table if not exists {}.snapshot_batches (
-                    batch_date date primary key,
-                    applied_at timestamptz not null default now()
-                )""").format(sql.Identifier(schema)))
-    finally:
-        conn.close()
-    return schema
-
-
-def pending_batches(settings: Settings, audit_schema: str) -> tuple[list[str], bool, list[str]]:
-    """(loaded batches the snapshots have not seen, oldest first; whether the snapshots
-    have seen any batch before; the late ones among them: older than the newest batch
-    already applied)."""
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            batches = sql.Identifier(audit_schema, "snapshot_batches")
-            cur.execute(sql.SQL("select exists (select from {})").format(batches))
-            applied_before = cur.fetchone()[0]
-            cur.execute("select to_regclass('bronze.load_log') is not null")
-            if not cur.fetchone()[0]:
-                return [], applied_before, []
-            cur.execute(sql.SQL(
-                """
-                select distinct
-                    log.batch_date::text,
-                    log.batch_date < (select max(batch_date) from {batches}) as is_late
-                from bronze.load_log as log
-                where log.status = 'loaded'
-                    and not exists (
-                        select from {batches} as applied where applied.batch_date = log.batch_date)
-                order by 1
-                """).format(batches=batches))
-            found = cur.fetchall()
-            return ([batch for batch, _ in found], applied_before,
-                    [batch for batch, is_late in found if is_late])
-    finally:
-        conn.close()
-
-
-def all_loaded_batches(settings: Settings) -> list[str]:
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select distinct batch_date::text from bronze.load_log "
-                        "where status = 'loaded' order by 1")
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
-
-
-def retired_partitions(settings: Settings) -> list[str]:
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select to_regclass('bronze.retired_partitions') is not null")
-            if not cur.fetchone()[0]:
-                return []
+    applied = sql.Identifier(schema, "snapshot_batches")
+    with embedded.cursor(settings) as cur:
+        cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        cur.execute(sql.SQL(
+            """create table if not exists {} (
+                batch_date date primary key,
+                applied_at timestamptz not null default now()
+            )""").format(applied))
+        cur.execute(sql.SQL("select exists (select from {})").format(applied))
+        applied_before = cur.fetchone()[0]
+        if not embedded.relation_exists(cur, "bronze.load_log"):
+            return BatchPlan(schema, [], applied_before, [], [], [])
+        cur.execute(sql.SQL(
+            """
+            select
+                log.batch_date::text,
+                log.batch_date in (select batch_date from {applied}) as is_applied,
+                log.batch_date < (select max(batch_date) from {applied}) as is_late
+            from bronze.load_log as log
+            where log.status = 'loaded'
+            group by log.batch_date
+            order by 1
+            """).format(applied=applied))
+        found = cur.fetchall()
+        retired = []
+        if embedded.relation_exists(cur, "bronze.retired_partitions"):
             cur.execute("select partition_name from bronze.retired_partitions order by 1")
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
+            retired = [row[0] for row in cur.fetchall()]
+    pending = [batch for batch, is_applied, _ in found if not is_applied]
+    late = [batch for batch, is_applied, is_late in found if not is_applied and is_late]
+    return BatchPlan(schema, pending, applied_before, late, [row[0] for row in found], retired)
 
 
 def _split_vars(dbt_args: list[str]) -> tuple[list[str], list[str]]:
@@ -127,12 +107,13 @@ def _given(args: list[str], *options: str) -> bool:
 
 def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
     dbt.dbt_executable()  # a clear error when dbt is not installed
-    audit_schema = ensure_audit(settings)
-    batches, applied_before, late = pending_batches(settings, audit_schema)
+    plan = plan_batches(settings)
+    audit_schema, batches, applied_before, late = (
+        plan.audit_schema, plan.pending, plan.applied_before, plan.late)
     if late:
         # A late batch changes the history from its day on: the snapshots are re-derived
         # from every loaded batch, and what was built from them is rebuilt.
-        retired = retired_partitions(settings)
+        retired = plan.retired
         if retired:
             raise WarehouseError(
                 f"batch(es) {', '.join(late)} arrived after newer ones were applied, and "
@@ -140,7 +121,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
                 f"the retired partitions ({', '.join(retired)}). Restore those with `runner "
                 "partitions restore`, then run `runner build` again."
             )
-        batches = all_loaded_batches(settings)
+        batches = plan.loaded
     # Parse, freshness, the replay and the build all get the user's vars (a changed var
     # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)

@@ -11,6 +11,7 @@ the system user ``embedded_postgres`` (created on first use) and hand it the dat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -337,6 +338,24 @@ def ensure_database(settings: Settings, dbname: str | None = None) -> bool:
             return True
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def cursor(settings: Settings, dbname: str | None = None):
+    """A cursor on a connection of its own: committed when the block ends without an
+    error (rolled back otherwise), then closed."""
+    conn = connect(settings, dbname)
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+def relation_exists(cur, name: str) -> bool:
+    """Whether the (schema-qualified) table or view ``name`` exists."""
+    cur.execute("select to_regclass(%s) is not null", (name,))
+    return cur.fetchone()[0]
 
 
 def connect(settings: Settings, dbname: str | None = None):

@@ -391,8 +391,7 @@ def load_status(settings: Settings, limit: int = 50) -> list[tuple]:
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute("select to_regclass('bronze.load_log') is not null")
-            if not cur.fetchone()[0]:
+            if not embedded.relation_exists(cur, "bronze.load_log"):
                 return []
             cur.execute(
                 """

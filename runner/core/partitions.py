@@ -56,8 +56,7 @@ def partitions(settings: Settings) -> list[PartitionInfo]:
     conn = embedded.connect(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute("select to_regclass('bronze.erp_orders') is not null")
-            if not cur.fetchone()[0]:
+            if not embedded.relation_exists(cur, "bronze.erp_orders"):
                 return []
             cur.execute(
                 """

@@ -125,6 +125,16 @@ def hand_over(settings: Settings, transformer: str) -> int:
     return changed
 
 
+def as_transformer(settings: Settings) -> Settings:
+    """``settings`` switched to the transformer login when `runner db roles` made one for
+    this database, after handing it whatever another role (plain `dbt` as the superuser,
+    say) created since; otherwise ``settings`` unchanged."""
+    switched = settings.for_role("transformer")
+    if switched.user != settings.user:
+        hand_over(settings, switched.user)
+    return switched
+
+
 def ensure_roles(settings: Settings) -> list[Role]:
     chosen = _names()
     path = settings.home / "roles.json"

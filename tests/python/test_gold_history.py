@@ -314,6 +314,7 @@ def test_analyst_reads_gold_and_nothing_else(built, monkeypatch):
     once, _, _ = built
     monkeypatch.setenv("WAREHOUSE_ANALYST_PASSWORD", "analyst-test-pw")
     made = {role.kind: role for role in roles.ensure_roles(once)}
+    (once.home / "roles.json").unlink()  # later tests build as the superuser, as before
     assert made["analyst"].password_source == "WAREHOUSE_ANALYST_PASSWORD"
     conn = psycopg2.connect(host=once.host, port=once.port, dbname=once.dbname,
                             user=made["analyst"].name, password="analyst-test-pw")

@@ -132,3 +132,24 @@ def test_the_analyst_writes_nowhere(database, made_roles, statement):
             cur.execute(statement)
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["backup", "--label", "x; rm -rf /"], "use up to 40 lower-case letters"),
+    (["backup", "verify", "../../etc"], "no backup '../../etc'"),
+    (["restore", "20260101T000000Z/../x", "--yes"], "no backup"),
+])
+def test_hostile_backup_names_are_refused(database, run_cli, tmp_path, args, expected):
+    result = run_cli(*args, "--dest", str(tmp_path / "backups"))
+    assert result.exit_code == 1
+    assert expected in result.output
+
+
+def test_a_hostile_analyst_group_never_reaches_dbt_sql(database):
+    from runner.core import dbt
+
+    result = dbt.run_dbt(database, ["run-operation", "ensure_analyst_role"], capture=True,
+                         extra_env={"WAREHOUSE_ANALYST_ROLE": "x\"; drop schema public; --"})
+    assert result.returncode != 0
+    assert "WAREHOUSE_ANALYST_ROLE" in result.stdout and "is not a safe role name" in result.stdout
+    assert query(database, "select count(*) from pg_namespace where nspname = 'public'") == [(1,)]

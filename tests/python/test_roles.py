@@ -9,6 +9,7 @@ import hashlib
 import json
 
 from conftest import PROJECT_DIR, empty_database, query
+from runner.core import dbt
 from runner.core import generate as gen
 
 SALT = "s3cret salt-7f1e2d"
@@ -40,6 +41,10 @@ def test_transformer_builds_a_warehouse_the_superuser_built(database, tmp_path, 
         assert query(database, "select count(*) from bronze.load_log where file_name = %s",
                      (f"erp__stores__{day}.csv",)) == [(1,)]
 
+        # Plain dbt as the superuser meanwhile: the next runner build takes its tables over.
+        assert dbt.run_dbt(database, ["run", "--select", "dim_date"], capture=True).returncode == 0
+        assert query(database, "select tableowner from pg_tables where tablename = 'dim_date'") \
+            == [("postgres",)]
         built = run_cli("build", "--skip-freshness", "--full-refresh",
                         env={"WAREHOUSE_PII_SALT": SALT})
         assert built.exit_code == 0, built.output

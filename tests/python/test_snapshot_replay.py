@@ -176,6 +176,6 @@ def test_replayed_history_equals_daily_history(replayed, replay, snapshot):
 
 def test_every_replayed_batch_is_recorded_once(replayed):
     for settings in (replayed["once"], replayed["catch_up"]):
-        audit = builder.ensure_audit(settings)
+        audit = builder.plan_batches(settings).audit_schema
         assert [row[0] for row in query(settings, f"""
             select batch_date::text from {audit}.snapshot_batches order by 1""")] == BATCHES
