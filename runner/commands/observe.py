@@ -34,6 +34,19 @@ def install(mirror: Path | None) -> None:
 
 
 @observe.command()
+def uninstall() -> None:
+    """Turn observability off: remove the Elementary package (and dbt_utils) from
+    dbt_packages/. Its results stay in the elementary schema.
+
+    Example: runner observe uninstall
+    """
+    settings = load_settings()
+    removed = obs.uninstall(settings)
+    click.echo(f"removed {', '.join(removed)}; observability is off" if removed
+               else "observability was already off")
+
+
+@observe.command()
 def status() -> None:
     """Say whether observability is on, which version, and where results live.
 
@@ -62,3 +75,34 @@ def report(out: Path | None) -> None:
 
 
 COMMANDS = [observe, report]
+
+
+@click.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--no-serve", is_flag=True, help="Only generate the site into target/.")
+def docs(port: int, no_serve: bool) -> None:
+    """Generate dbt's docs site (models, lineage, columns, the catalog) and serve it on
+    127.0.0.1 until Ctrl-C.
+
+    Example: runner docs --port 8080
+    """
+    from runner.commands.build import ensure_server
+    from runner.core import docs as site
+
+    settings = ensure_server()
+    target = site.generate(settings)
+    click.echo(f"docs generated in {target}")
+    if no_serve:
+        return
+    httpd = site.server(target, port)
+    click.echo(f"serving the docs on http://127.0.0.1:{httpd.server_port}/ (Ctrl-C to stop)")
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+
+
+COMMANDS.append(docs)

@@ -117,7 +117,22 @@ def dbt_executable() -> str:
     return found
 
 
+def forget_parse_if_packages_changed(settings: Settings) -> None:
+    """dbt's partial parse keeps a removed package's macros and hooks (the next build then
+    fails): when the folders in dbt_packages/ differ from the last run's, drop it."""
+    packages = settings.project_dir / "dbt_packages"
+    present = sorted(p.name for p in packages.iterdir() if p.is_dir()) if packages.is_dir() else []
+    target = settings.project_dir / "target"
+    stamp = target / ".runner-packages"
+    seen = stamp.read_text().split() if stamp.exists() else None
+    if seen != present:
+        (target / "partial_parse.msgpack").unlink(missing_ok=True)
+        target.mkdir(exist_ok=True)
+        stamp.write_text("\n".join(present) + "\n")
+
+
 def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
+    forget_parse_if_packages_changed(settings)
     env = dict(os.environ)
     env.update(settings.dbt_env())
     env["DBT_PROFILES_DIR"] = str(profiles_dir(settings))

@@ -96,6 +96,19 @@ def install(settings: Settings, mirror: Path | None) -> str:
     return version
 
 
+def uninstall(settings: Settings) -> list[str]:
+    """Remove the packages `install` put in dbt_packages/; returns the names removed. The
+    next dbt run parses the project afresh (dbt.dbt_environment sees the change)."""
+    removed = []
+    for package in PACKAGES:
+        folder = packages_dir(settings) / package
+        if folder.exists():
+            shutil.rmtree(folder)
+            removed.append(package)
+    dbt.forget_parse_if_packages_changed(settings)
+    return removed
+
+
 def _download_from_hub(settings: Settings) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="observe-deps-"))
     (scratch / "dbt_project.yml").write_text(

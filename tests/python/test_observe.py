@@ -130,3 +130,32 @@ def test_observability_records_runs_and_reports(project, database, run_cli, tmp_
     assert builder.run_build(settings, ["--select", "marts"]).build_returncode == 0
     again = query(settings, "select count(distinct invocation_id) from elementary.dbt_run_results")[0][0]
     assert again > invocations
+
+
+def test_a_changed_package_set_drops_dbts_partial_parse(warehouse_env, tmp_path):
+    """A removed package's hooks linger in dbt's partial parse and break the next build."""
+    from dataclasses import replace
+
+    from runner.core import dbt as dbt_core
+
+    settings = replace(warehouse_env, project_dir=tmp_path)
+    (tmp_path / "target").mkdir()
+    (tmp_path / "dbt_packages" / "elementary").mkdir(parents=True)
+    dbt_core.forget_parse_if_packages_changed(settings)
+    parse = tmp_path / "target" / "partial_parse.msgpack"
+    parse.write_bytes(b"parsed with elementary")
+    dbt_core.forget_parse_if_packages_changed(settings)
+    assert parse.exists()  # same packages: kept
+    (tmp_path / "dbt_packages" / "elementary").rmdir()
+    dbt_core.forget_parse_if_packages_changed(settings)
+    assert not parse.exists()
+
+
+def test_uninstall_when_off(run_cli, warehouse_env):
+    from runner.core import observe as obs
+
+    if obs.status(warehouse_env).enabled:
+        pytest.skip("observability is on in this checkout: not removing it")
+    result = run_cli("observe", "uninstall")
+    assert result.exit_code == 0
+    assert "already off" in result.output

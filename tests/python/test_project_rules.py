@@ -110,12 +110,25 @@ def stale_sources(manifest) -> list[str]:
     return problems
 
 
-CHECKS = [undocumented, untested, uncontracted, stale_sources]
+def unowned(manifest) -> list[str]:
+    return [f"{node['name']} has no meta.owner" for node in manifest["nodes"].values()
+            if node["resource_type"] in ("model", "snapshot") and node["package_name"] == "warehouse"
+            and not (node["config"].get("meta") or {}).get("owner")]
+
+
+CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_project_passes(manifest, check):
     assert check(manifest) == []
+
+
+def test_gate_catches_a_missing_owner(manifest):
+    broken = copy.deepcopy(manifest)
+    node = next(n for n in models(broken) if n["name"] == "fct_orders")
+    node["config"]["meta"].pop("owner")
+    assert unowned(broken) == ["fct_orders has no meta.owner"]
 
 
 def test_gate_catches_a_missing_model_description(manifest):

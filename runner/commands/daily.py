@@ -1,0 +1,128 @@
+"""`runner daily`, `runner metrics` and `runner schedule`: the warehouse run unattended."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from runner.commands.build import ensure_server
+from runner.commands.data import landing_option, resolve_landing
+from runner.core import alerts
+from runner.core import backup as backups
+from runner.core import daily as nightly
+from runner.core import metrics as health
+from runner.core import roles as role_setup
+from runner.core.locking import writer_lock
+from runner.errors import WarehouseError
+from runner.settings import load_settings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+metrics_option = click.option(
+    "--metrics-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    envvar="WAREHOUSE_METRICS_FILE",
+    help="Prometheus text file (default: $WAREHOUSE_METRICS_FILE or .warehouse/metrics/warehouse.prom).")
+dest_option = click.option(
+    "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+    envvar="WAREHOUSE_BACKUP_DIR", help="Backup folder (default: .warehouse/backups).")
+
+
+@click.command()
+@landing_option
+@dest_option
+@click.option("--skip-backup", is_flag=True, help="Do not back up or prune tonight.")
+@click.option("--always-backup", is_flag=True,
+              help="Back up even when nothing changed since the last daily backup.")
+@click.option("--no-report", is_flag=True, help="Do not write the Elementary report.")
+@click.option("--notify", metavar="URL", envvar="WAREHOUSE_ALERT_WEBHOOK", default=None,
+              help="Webhook to POST a JSON summary to on failure (Slack-formatted for Slack).")
+@click.option("--notify-on-warn", is_flag=True, help="Also notify when tests only warned.")
+@metrics_option
+@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Seconds to wait for another writer to finish.")
+def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_on_warn,
+          metrics_file, wait) -> None:
+    """The whole night in one idempotent command: load, build, backup, prune, report,
+    alerts and metrics, each step recorded in audit.job_runs.
+
+    Every step runs even when one before it failed; the command then exits 1 naming the
+    failed steps. A rerun loads no file twice and takes no second backup of the same data.
+
+    Example: runner daily --notify https://hooks.slack.com/services/T/B/X
+    """
+    settings = role_setup.as_transformer(ensure_server())
+    options = nightly.DailyOptions(
+        landing=resolve_landing(landing), backup_dest=dest or backups.default_dest(settings),
+        skip_backup=skip_backup, always_backup=always_backup, report=not no_report)
+    with writer_lock(settings, "daily", wait):
+        job = nightly.run(settings, options, say=click.echo)
+    log_hint = f"{settings.project_dir / 'logs' / 'dbt.log'} and this command's output"
+    if job.failed or (notify_on_warn and job.warned):
+        if notify:
+            problem = alerts.post(notify, alerts.summary(job, log_hint))
+            click.echo(f"alert: {problem}; the job goes on" if problem else "alert: sent",
+                       err=bool(problem))
+        else:
+            click.echo("alert: no webhook (--notify or WAREHOUSE_ALERT_WEBHOOK)", err=True)
+    path = health.write(settings, metrics_file or health.default_path(settings),
+                        options.backup_dest)
+    click.echo(f"metrics: {path}")
+    if job.failed:
+        raise WarehouseError(
+            f"daily run {job.run_id}: {', '.join(s.step for s in job.failed)} failed (see "
+            "above; audit.job_runs has every step). Fix the cause and run `runner daily` "
+            "again: it picks up without loading or backing up anything twice."
+        )
+    click.echo(f"daily run {job.run_id}: done"
+               + (f" ({', '.join(s.step for s in job.warned)} warned)" if job.warned else ""))
+
+
+@click.command()
+@metrics_option
+@dest_option
+def metrics(metrics_file, dest) -> None:
+    """Write the Prometheus metrics file from the database, without running anything.
+
+    Example: runner metrics --metrics-file /var/lib/node_exporter/textfile/warehouse.prom
+    """
+    settings = load_settings()
+    path = health.write(settings, metrics_file or health.default_path(settings),
+                        dest or backups.default_dest(settings))
+    click.echo(f"metrics: {path}")
+
+
+@click.group()
+def schedule() -> None:
+    """Schedules for the daily job (cron, systemd), filled in for this checkout."""
+
+
+@schedule.command(name="print")
+@click.option("--cron", "kind", flag_value="cron", default=True, help="A crontab line (default).")
+@click.option("--systemd", "kind", flag_value="systemd", help="A systemd service and timer.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the job's output goes (default: .warehouse/logs/daily.log).")
+def print_schedule(kind: str, log_file: Path | None) -> None:
+    """Print the deploy/ files with this checkout's paths filled in.
+
+    Example: runner schedule print --systemd
+    """
+    settings = load_settings()
+    values = {
+        "project_dir": str(settings.project_dir),
+        "runner": str(Path(sys.executable).parent / "runner"),
+        "log_file": str(log_file or settings.home / "logs" / "daily.log"),
+        "user": getpass.getuser(),
+    }
+    files = ([DEPLOY / "cron" / "warehouse-daily.cron"] if kind == "cron" else
+             [DEPLOY / "systemd" / "warehouse-daily.service",
+              DEPLOY / "systemd" / "warehouse-daily.timer"])
+    for path in files:
+        if kind == "systemd":
+            click.echo(f"# --- /etc/systemd/system/{path.name}")
+        click.echo(path.read_text().format(**values))
+    (settings.home / "logs").mkdir(parents=True, exist_ok=True)
+
+
+COMMANDS = [daily, metrics, schedule]

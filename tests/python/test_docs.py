@@ -1,0 +1,52 @@
+"""`runner docs` generates dbt's docs site and serves it on 127.0.0.1, fetched over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from runner.core import embedded
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read()
+
+
+def test_the_docs_site_is_served(database):
+    port = embedded.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "runner.cli", "docs", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                status, index = fetch(f"http://127.0.0.1:{port}/index.html")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, "the docs site never came up"
+                time.sleep(1)
+        assert status == 200 and b"<html" in index.lower()
+        _, body = fetch(f"http://127.0.0.1:{port}/manifest.json")
+        manifest = json.loads(body)
+        _, catalog = fetch(f"http://127.0.0.1:{port}/catalog.json")
+        assert "nodes" in json.loads(catalog)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    overview = [d for d in manifest["docs"].values() if d["name"] == "__overview__"
+                and d["package_name"] == "warehouse"]
+    assert overview and "How to query gold" in overview[0]["block_contents"]
+    gold = [n for n in manifest["nodes"].values()
+            if n["resource_type"] == "model" and n["fqn"][1] == "marts"]
+    assert gold and all(n["config"]["meta"].get("owner") for n in gold)
+    assert not [n for n in manifest["nodes"].values()
+                if n["package_name"] == "elementary" and n["docs"]["show"]]
