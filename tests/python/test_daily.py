@@ -91,7 +91,9 @@ def test_a_failing_step_alerts_and_shows_in_the_metrics(night, run_cli, webhook,
     url, received = webhook
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
-    result = daily(run_cli, folder, "--notify", url, "--always-backup", dest=not_a_folder)
+    # A backup folder under a file: the backup step cannot write (mkdir fails).
+    result = daily(run_cli, folder, "--notify", url, "--always-backup",
+                   dest=not_a_folder / "backups")
     assert result.exit_code == 1
     assert "backup failed" in result.output and "report skipped" in result.output
     assert "Error: daily run" in result.output and "backup" in result.output.splitlines()[-1]
