@@ -112,11 +112,20 @@ def test_observability_records_runs_and_reports(project, database, run_cli, tmp_
         from elementary.elementary_test_results
         where test_short_name like '%anomalies' group by 1, 2, 3, 4 order by 1, 2""")
     assert anomaly_tests == [
-        ("fct_order_lines", "freshness_anomalies", "anomaly_detection", "generic", "warn"),
+        ("crm_customers", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
+        ("erp_order_lines", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
+        ("erp_orders", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
+        ("fct_order_lines", "freshness_anomalies", "anomaly_detection", "freshness", "warn"),
         ("fct_order_lines", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
-        ("fct_orders", "freshness_anomalies", "anomaly_detection", "generic", "warn"),
+        ("fct_orders", "freshness_anomalies", "anomaly_detection", "freshness", "warn"),
         ("fct_orders", "volume_anomalies", "anomaly_detection", "row_count", "warn"),
     ]
+
+    watched = {row[0] for row in query(settings, """
+        select distinct lower(table_name) from elementary.elementary_test_results
+        where test_short_name = 'schema_changes'""")}
+    assert {"erp_orders", "erp_order_lines", "erp_products", "erp_stores", "fct_orders",
+            "fct_order_lines"} <= watched
 
     report_path = tmp_path / "report.html"
     result = run_cli("report", "--out", str(report_path))
@@ -151,11 +160,52 @@ def test_a_changed_package_set_drops_dbts_partial_parse(warehouse_env, tmp_path)
     assert not parse.exists()
 
 
-def test_uninstall_when_off(run_cli, warehouse_env):
-    from runner.core import observe as obs
-
-    if obs.status(warehouse_env).enabled:
-        pytest.skip("observability is on in this checkout: not removing it")
+def test_uninstall_then_build(project, database, run_cli):
+    """Off again: the package goes, and the next build parses without its hooks."""
+    was_on = obs.status(load_settings()).enabled
+    if was_on:  # dbt's partial-parse state now holds the package's macros and hooks
+        assert dbt.run_dbt(load_settings(), ["parse"], capture=True).returncode == 0
     result = run_cli("observe", "uninstall")
     assert result.exit_code == 0
-    assert "already off" in result.output
+    assert ("removed elementary, dbt_utils" if was_on else "already off") in result.output
+    assert not obs.status(load_settings()).enabled
+    if was_on:  # the same invocation as the parse, so only the packages changed
+        built = dbt.run_dbt(load_settings(), ["run", "--select", "dim_date"], capture=True)
+        assert built.returncode == 0, built.stdout[-3000:]
+
+
+@needs_mirror
+def test_a_thin_day_makes_the_volume_anomaly_warn(project, warehouse_env, tmp_path):
+    """The anomaly tests look at the data's own days (its newest batch), so on the demo's
+    data they measure real buckets: a day with a tenth of the usual orders warns, the
+    ordinary days before it pass."""
+    from conftest import empty_database
+
+    settings = empty_database(load_settings(), "observe_anomaly")
+    if not obs.status(settings).enabled:
+        obs.install(settings, Path(MIRROR))
+    dbt.run_dbt_checked(settings, ["run", "--select", "elementary"], capture=True)
+    landing = tmp_path / "landing"
+    gen.generate(landing, seed=8, scale=0.1)
+    # Two weeks of daily batches: the training window then holds days like the next one
+    # (the history's December runs a quarter above a January day).
+    for _ in range(15):
+        gen.next_day(landing)
+    loader.load(settings, landing)
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+
+    def latest(table):
+        return query(settings, """
+            select status from elementary.elementary_test_results
+            where lower(table_name) = %s and test_short_name = 'volume_anomalies'
+            order by detected_at desc limit 1""", (table,))
+
+    assert latest("fct_orders") == [("pass",)]
+
+    _, day = gen.next_day(landing)
+    orders = landing / f"erp__orders__{day}.csv"
+    header, *rows = orders.read_text().splitlines()
+    orders.write_text("\n".join([header, *rows[::10]]) + "\n")
+    loader.load(settings, landing)
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    assert latest("fct_orders") == [("warn",)]
