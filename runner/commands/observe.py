@@ -106,3 +106,20 @@ def docs(port: int, no_serve: bool) -> None:
 
 
 COMMANDS.append(docs)
+
+
+@click.command()
+@click.option("--notify", metavar="URL", envvar="WAREHOUSE_ALERT_WEBHOOK", required=True,
+              help="Slack (or Slack-compatible) webhook; default $WAREHOUSE_ALERT_WEBHOOK.")
+@click.option("--days-back", type=click.IntRange(1, 30), default=1, show_default=True,
+              help="Alert on results recorded this many days back (sent ones are not resent).")
+def alerts(notify: str, days_back: int) -> None:
+    """Send Elementary's new test failures and warnings to a webhook (`edr monitor`).
+
+    Example: runner alerts --notify https://hooks.slack.com/services/T/B/X
+    """
+    settings = load_settings()
+    click.echo(obs.monitor(settings, notify, days_back))
+
+
+COMMANDS.append(alerts)

@@ -151,9 +151,11 @@ def _edr_profile(settings: Settings) -> str:
     )
 
 
-def report(settings: Settings, out: Path) -> Path:
-    state = status(settings)
-    if not state.enabled:
+def _edr(settings: Settings, command: list[str]) -> subprocess.CompletedProcess:
+    """Run ``edr <command>`` offline: the runner's connection settings, no `dbt deps`,
+    tracking off, and edr's internal dbt project reading a disposable copy of the
+    packages (never ours) with its target/ in .warehouse/edr."""
+    if not status(settings).enabled:
         raise WarehouseError(OFF_MESSAGE)
     work = settings.home / "edr"
     shutil.rmtree(work, ignore_errors=True)
@@ -162,8 +164,6 @@ def report(settings: Settings, out: Path) -> Path:
     (work / "config").mkdir()
     (work / "config" / "config.yml").write_text(
         "anonymous_usage_tracking: false\nrun_dbt_deps_if_needed: false\n")
-    # edr's internal dbt project reads its packages from a disposable copy, never ours,
-    # and writes its target/ here rather than into site-packages.
     packages = work / "dbt_packages"
     for package in PACKAGES:
         shutil.copytree(packages_dir(settings) / package, packages / package, ignore=IGNORE)
@@ -173,16 +173,32 @@ def report(settings: Settings, out: Path) -> Path:
         "DBT_LOG_PATH": str(work / "logs"),
         "DO_NOT_TRACK": "1",
     })
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [edr_executable(), "report", "--profiles-dir", str(work / "profiles"),
-         "--config-dir", str(work / "config"), "--file-path", str(out),
-         "--open-browser", "false", "--update-dbt-package", "false",
+    return subprocess.run(
+        [edr_executable(), *command, "--profiles-dir", str(work / "profiles"),
+         "--config-dir", str(work / "config"), "--update-dbt-package", "false",
          "--target-path", str(work / "edr_target"), "--project-dir", str(settings.project_dir)],
         cwd=work, env=env, capture_output=True, text=True,
     )
+
+
+def _tail(result: subprocess.CompletedProcess) -> str:
+    return "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+
+
+def report(settings: Settings, out: Path) -> Path:
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = _edr(settings, ["report", "--file-path", str(out), "--open-browser", "false"])
     if result.returncode != 0 or not out.exists():
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise WarehouseError(f"edr report failed (exit code {result.returncode}):\n{tail}")
+        raise WarehouseError(f"edr report failed (exit code {result.returncode}):\n{_tail(result)}")
     return out
+
+
+def monitor(settings: Settings, webhook: str, days_back: int = 1) -> str:
+    """`edr monitor`: send the new failures and warnings Elementary recorded to a Slack
+    (or Slack-compatible) webhook; returns edr's last lines."""
+    result = _edr(settings, ["monitor", "--slack-webhook", webhook, "--days-back",
+                             str(days_back), "--group-by", "table"])
+    if result.returncode != 0:
+        raise WarehouseError(f"edr monitor failed (exit code {result.returncode}):\n{_tail(result)}")
+    return _tail(result)

@@ -141,6 +141,38 @@ def test_observability_records_runs_and_reports(project, database, run_cli, tmp_
     assert again > invocations
 
 
+@needs_mirror
+def test_alerts_reach_a_webhook(project, database, run_cli):
+    """`runner alerts` (edr monitor) posts the warnings the build recorded to a local
+    webhook standing in for Slack's."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        if not obs.status(load_settings()).enabled:
+            pytest.skip("needs the package the records test installs")
+        result = run_cli("alerts", "--notify", f"http://127.0.0.1:{server.server_port}/hook")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert received, result.output
+    assert any(b"warn" in body.lower() for body in received)
+
+
 def test_a_changed_package_set_drops_dbts_partial_parse(warehouse_env, tmp_path):
     """A removed package's hooks linger in dbt's partial parse and break the next build."""
     from dataclasses import replace
