@@ -116,12 +116,25 @@ def unowned(manifest) -> list[str]:
             and not (node["config"].get("meta") or {}).get("owner")]
 
 
-CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned]
+def unexplained_tests(manifest) -> list[str]:
+    return [f"test {node['name']} has no description" for node in manifest["nodes"].values()
+            if node["resource_type"] == "test" and node["package_name"] == "warehouse"
+            and not node["description"].strip()]
+
+
+CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned, unexplained_tests]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_project_passes(manifest, check):
     assert check(manifest) == []
+
+
+def test_gate_catches_a_test_without_description(manifest):
+    broken = copy.deepcopy(manifest)
+    node = next(n for n in broken["nodes"].values() if n["resource_type"] == "test")
+    node["description"] = ""
+    assert unexplained_tests(broken) == [f"test {node['name']} has no description"]
 
 
 def test_gate_catches_a_missing_owner(manifest):
