@@ -13,7 +13,11 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow import DAG
-from airflow.operators.bash import BashOperator
+
+try:
+    from airflow.providers.standard.operators.bash import BashOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.bash import BashOperator
 
 PROJECT = "{{ var.value.get('warehouse_project_dir', '/srv/warehouse') }}"
 RUNNER = f"cd {PROJECT} && .venv/bin/runner"

@@ -32,9 +32,9 @@ def parse_scales(text: str) -> list[float]:
 @click.option("--observability-from", "mirror", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Also measure what Elementary costs a full build, installing "
                                  "it from this mirror for the measurement only.")
-@click.option("--observability-at", type=float, default=None,
-              help="The scale at which to measure Elementary's cost (default: 1 when listed, "
-                   "else the largest scale).")
+@click.option("--observability-at", default=None,
+              help="The scales (comma-separated) at which to measure Elementary's cost "
+                   "(default: 1 when listed, else the largest scale).")
 def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: float | None) -> None:
     """Measure generation, load, build, incremental day, backup, restore and queries.
 
@@ -45,15 +45,17 @@ def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: 
     """
     values = parse_scales(scales)
     if observability_at is None:
-        observability_at = 1.0 if 1.0 in values else max(values)
-    elif observability_at not in values:
-        raise WarehouseError(
-            f"--observability-at {observability_at:g} is not one of --scales {scales}; "
-            "pick one of those scales."
-        )
+        observed = (1.0 if 1.0 in values else max(values),)
+    else:
+        observed = tuple(parse_scales(observability_at))
+        if not set(observed) <= set(values):
+            raise WarehouseError(
+                f"--observability-at {observability_at} is not among --scales {scales}; "
+                "pick some of those scales."
+            )
     settings = ensure_server()
     results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True),
-                            mirror, observability_at)
+                            mirror, observed)
     command = "runner bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else f"runner bench --scales {scales}"
     table = benchmark.markdown(results, command, settings)
     if out:

@@ -87,7 +87,7 @@ def metrics(metrics_file, dest) -> None:
 
     Example: runner metrics --metrics-file /var/lib/node_exporter/textfile/warehouse.prom
     """
-    settings = load_settings()
+    settings = role_setup.as_transformer(load_settings())
     path = health.write(settings, metrics_file or health.default_path(settings),
                         dest or backups.default_dest(settings))
     click.echo(f"metrics: {path}")

@@ -8,6 +8,7 @@ import click
 
 from runner.core import dbt
 from runner.core import observe as obs
+from runner.core import roles as role_setup
 from runner.settings import load_settings
 
 
@@ -26,7 +27,7 @@ def install(mirror: Path | None) -> None:
 
     Example: runner observe install --from /srv/dbt-mirror
     """
-    settings = load_settings()
+    settings = role_setup.as_transformer(load_settings())
     version = obs.install(settings, mirror)
     click.echo(f"installed elementary {version} and dbt_utils into {obs.packages_dir(settings)}")
     dbt.run_dbt_checked(settings, ["run", "--select", "elementary"])
@@ -69,7 +70,7 @@ def report(out: Path | None) -> None:
 
     Example: runner report --out /tmp/observability.html
     """
-    settings = load_settings()
+    settings = role_setup.as_transformer(load_settings())
     path = obs.report(settings, out or settings.project_dir / "report" / "elementary.html")
     click.echo(f"report written to {path}")
 
@@ -90,7 +91,7 @@ def docs(port: int, no_serve: bool) -> None:
     from runner.commands.build import ensure_server
     from runner.core import docs as site
 
-    settings = ensure_server()
+    settings = role_setup.as_transformer(ensure_server())
     target = site.generate(settings)
     click.echo(f"docs generated in {target}")
     if no_serve:
@@ -118,7 +119,7 @@ def alerts(notify: str, days_back: int) -> None:
 
     Example: runner alerts --notify https://hooks.slack.com/services/T/B/X
     """
-    settings = load_settings()
+    settings = role_setup.as_transformer(load_settings())
     click.echo(obs.monitor(settings, notify, days_back))
 
 

@@ -187,28 +187,45 @@ def _plain_restore(settings: Settings, source: Path, dbname: str) -> float:
     return elapsed
 
 
-def _observability_cost(settings: Settings, mirror: Path, say) -> dict:
+def _observability_cost(settings: Settings, mirror: Path, landing: Path, say) -> dict:
     """Full-refresh build without, then with, the Elementary package: same data, same run."""
     from runner.core import observe
 
     had_package = observe.status(settings).enabled
     if had_package:
         raise RuntimeError("remove dbt_packages/elementary first: the baseline needs it absent")
-    say("observability: baseline full-refresh build without Elementary")
+    say("observability: baseline full-refresh build and a day without Elementary")
     _, without = _timed(builder.run_build, settings, ["--full-refresh"], freshness=False)
+    day_without = _elementary_day(settings, landing)
     try:
         observe.install(settings, mirror)
         # Also leaves dbt's partial-parse state warm, as in steady state (the first parse
         # with a new package is a one-off).
         dbt.run_dbt_checked(settings, ["run", "--select", "elementary"], capture=True)
-        say("observability: the same build with Elementary")
-        _, with_package = _timed(builder.run_build, settings, ["--full-refresh"], freshness=False)
+        say("observability: the same build, and a day, with Elementary")
+        built, with_package = _timed(builder.run_build, settings, ["--full-refresh"],
+                                     freshness=False)
+        day_with = _elementary_day(settings, landing)
     finally:
         for package in observe.PACKAGES:
             shutil.rmtree(observe.packages_dir(settings) / package, ignore_errors=True)
         if not any(observe.packages_dir(settings).iterdir()):
             observe.packages_dir(settings).rmdir()
-    return {"without_s": without, "with_s": with_package, "ratio": with_package / without}
+    hooks = built.invocations.get("build", {})
+    return {"without_s": without, "with_s": with_package, "ratio": with_package / without,
+            "hooks_s": hooks.get("elementary_hooks_s", 0.0),
+            "tests_s": hooks.get("elementary_tests_s", 0.0),
+            "day_without_s": day_without[0], "day_with_s": day_with[0],
+            "day_hooks_s": sum(i.get("elementary_hooks_s", 0.0) for i in day_with[1].values())}
+
+
+def _elementary_day(settings: Settings, landing: Path) -> tuple[float, dict]:
+    """A next day loaded and built the way `runner build` does (freshness, replay, build):
+    (seconds of the build, its dbt invocations)."""
+    gen.next_day(landing)
+    loader.load(settings, landing)
+    outcome, seconds = _timed(builder.run_build, settings, [])
+    return seconds, outcome.invocations
 
 
 def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None = None) -> ScaleResult:
@@ -274,7 +291,7 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
                                     "speedup": silver_s / gold_s if gold_s else None}
     fig["sizes"] = _sizes(settings)
     if mirror is not None:
-        fig["observability"] = _observability_cost(settings, mirror, say)
+        fig["observability"] = _observability_cost(settings, mirror, landing, say)
 
     say(f"scale {scale}: backup and restore")
     dest = work / f"backups_{name}"
@@ -388,17 +405,24 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
                        f"{f['observability']['ratio']:.2f}") if "observability" in f else "-",
             Target("≤ 1.25", lambda f: f["observability"]["ratio"] <= 1.25,
                    tuple(r.scale for r in results if "observability" in r.figures)))
+        row("  of which Elementary's hooks / its tests (s, node time)",
+            lambda f: (f"{_s(f['observability']['hooks_s'])} / {_s(f['observability']['tests_s'])}"
+                       if "observability" in f else "-"))
+        row("a day's build without / with Elementary (s), of which its hooks",
+            lambda f: (f"{_s(f['observability']['day_without_s'])} / "
+                       f"{_s(f['observability']['day_with_s'])}, "
+                       f"{_s(f['observability']['day_hooks_s'])}" if "observability" in f else "-"))
     row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
     header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
     return header + "\n".join(lines) + "\n"
 
 
 def run(settings: Settings, scales: list[float], say, mirror: Path | None = None,
-        observability_at: float | None = None) -> list[ScaleResult]:
+        observability_at: tuple[float, ...] = ()) -> list[ScaleResult]:
     """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`."""
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
     try:
-        return [run_scale(settings, scale, work, say, mirror if scale == observability_at else None)
+        return [run_scale(settings, scale, work, say, mirror if scale in observability_at else None)
                 for scale in scales]
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -35,6 +35,8 @@ class BuildOutcome:
     replay_s: float = 0.0
     # Batches that arrived after newer ones: the history was re-derived, gold rebuilt.
     late: list[str] = field(default_factory=list)
+    # Per dbt invocation (freshness, inputs, build): seconds, and of them Elementary's hooks.
+    invocations: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -102,7 +104,7 @@ def _split_vars(dbt_args: list[str]) -> tuple[list[str], list[str]]:
     return given, rest
 
 
-def _with_var(vars_args: list[str], name: str, value: str) -> list[str]:
+def _with_var(vars_args: list[str], name: str, value) -> list[str]:
     """``--vars`` with ``name`` set to ``value`` unless the user set it."""
     given = yaml.safe_load(vars_args[1]) if vars_args else {}
     if not isinstance(given, dict):
@@ -184,6 +186,10 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             # Left out of the build, the inputs get a full refresh in the replay instead.
             "full_refresh": skip_snapshot_inputs and _given(build_args, "--full-refresh"),
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
+            # Elementary uploads the project's artifacts after every invocation; the build
+            # at the end uploads them, so freshness and the replay's inputs skip it.
+            "early_vars_args": (_with_var(vars_args, "disable_dbt_artifacts_autoupload", True)
+                                if observing else vars_args),
         }))
         env = dbt.dbt_environment(settings, {
             "WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir),
@@ -212,4 +218,4 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # itself failed); the build still ran so analysts get what did arrive.
     freshness_ok = outcome.get("freshness_ok") is not False
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
-                        outcome.get("replay_s", 0.0), late)
+                        outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))

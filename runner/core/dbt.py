@@ -117,6 +117,11 @@ def dbt_executable() -> str:
     return found
 
 
+def elementary_present(settings: Settings) -> bool:
+    """Whether the Elementary dbt package is installed (observe.status says which version)."""
+    return (settings.project_dir / "dbt_packages" / "elementary" / "dbt_project.yml").is_file()
+
+
 def forget_parse_if_packages_changed(settings: Settings) -> None:
     """dbt's partial parse keeps a removed package's macros and hooks (the next build then
     fails): when the folders in dbt_packages/ differ from the last run's, drop it."""
@@ -139,9 +144,7 @@ def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> 
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DO_NOT_TRACK", "1")
     # The Elementary anomaly tests are enabled only when its package is there to run them.
-    from runner.core import observe  # observe builds on this module
-
-    env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if observe.status(settings).enabled else "off")
+    env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if elementary_present(settings) else "off")
     salt = env.pop("WAREHOUSE_PII_SALT", None)
     if salt:
         # A session setting, not an env_var(): dbt would write it into compiled SQL.

@@ -388,22 +388,18 @@ def _record_failure(conn, path, match, result: FileResult, started_at) -> None:
 
 
 def load_status(settings: Settings, limit: int = 50) -> list[tuple]:
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            if not embedded.relation_exists(cur, "bronze.load_log"):
-                return []
-            cur.execute(
-                """
-                select file_name, status, rows_loaded, bytes, left(checksum_sha256, 12),
-                       duration_ms, coalesce(array_to_string(drift_columns, ','), ''),
-                       coalesce(error, '')
-                from bronze.load_log
-                order by started_at desc, file_name desc
-                limit %s
-                """,
-                (limit,),
-            )
-            return cur.fetchall()
-    finally:
-        conn.close()
+    with embedded.cursor(settings) as cur:
+        if not embedded.relation_exists(cur, "bronze.load_log"):
+            return []
+        cur.execute(
+            """
+            select file_name, status, rows_loaded, bytes, left(checksum_sha256, 12),
+                   duration_ms, coalesce(array_to_string(drift_columns, ','), ''),
+                   coalesce(error, '')
+            from bronze.load_log
+            order by started_at desc, file_name desc
+            limit %s
+            """,
+            (limit,),
+        )
+        return cur.fetchall()

@@ -53,35 +53,31 @@ class PartitionInfo:
 
 
 def partitions(settings: Settings) -> list[PartitionInfo]:
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            if not embedded.relation_exists(cur, "bronze.erp_orders"):
-                return []
-            cur.execute(
-                """
-                select parent.relname, child.relname,
-                    pg_get_expr(child.relpartbound, child.oid),
-                    pg_total_relation_size(child.oid)
-                from pg_inherits
-                join pg_class as parent on parent.oid = pg_inherits.inhparent
-                join pg_class as child on child.oid = pg_inherits.inhrelid
-                join pg_namespace on pg_namespace.oid = parent.relnamespace
-                where pg_namespace.nspname = 'bronze' and parent.relname = any(%s)
-                order by parent.relname, child.relname
-                """,
-                (list(PARENTS),),
-            )
-            found = []
-            for parent, name, bound, size in cur.fetchall():
-                cur.execute(sql.SQL("select count(*) from bronze.{}").format(sql.Identifier(name)))
-                rows = cur.fetchone()[0]
-                dates = [dt.date.fromisoformat(d) for d in _bound_dates(bound)]
-                lower, upper = (dates + [None, None])[:2] if dates else (None, None)
-                found.append(PartitionInfo(parent, name, lower, upper, rows, size))
-            return found
-    finally:
-        conn.close()
+    with embedded.cursor(settings) as cur:
+        if not embedded.relation_exists(cur, "bronze.erp_orders"):
+            return []
+        cur.execute(
+            """
+            select parent.relname, child.relname,
+                pg_get_expr(child.relpartbound, child.oid),
+                pg_total_relation_size(child.oid)
+            from pg_inherits
+            join pg_class as parent on parent.oid = pg_inherits.inhparent
+            join pg_class as child on child.oid = pg_inherits.inhrelid
+            join pg_namespace on pg_namespace.oid = parent.relnamespace
+            where pg_namespace.nspname = 'bronze' and parent.relname = any(%s)
+            order by parent.relname, child.relname
+            """,
+            (list(PARENTS),),
+        )
+        found = []
+        for parent, name, bound, size in cur.fetchall():
+            cur.execute(sql.SQL("select count(*) from bronze.{}").format(sql.Identifier(name)))
+            rows = cur.fetchone()[0]
+            dates = [dt.date.fromisoformat(d) for d in _bound_dates(bound)]
+            lower, upper = (dates + [None, None])[:2] if dates else (None, None)
+            found.append(PartitionInfo(parent, name, lower, upper, rows, size))
+        return found
 
 
 def _bound_dates(bound: str) -> list[str]:

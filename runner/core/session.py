@@ -35,7 +35,21 @@ gc.set_threshold(50_000, 20, 100)
 from dbt.cli.main import dbtRunner  # noqa: E402 (after the threshold: the import allocates)
 
 
-def _replay(runner: dbtRunner, spec: dict, common: list[str]) -> bool:
+def _timed(name: str, outcome: dict, result) -> None:
+    """Seconds of one invocation and, of them, Elementary's hooks (for runner bench)."""
+    nodes = getattr(result.result, "results", None) or []
+    outcome.setdefault("invocations", {})[name] = {
+        "seconds": getattr(result.result, "elapsed_time", None),
+        "elementary_hooks_s": sum(
+            node.execution_time for node in nodes
+            if getattr(getattr(node, "node", None), "unique_id", "").startswith("operation.elementary")),
+        "elementary_tests_s": sum(
+            node.execution_time for node in nodes
+            if ".elementary_" in getattr(getattr(node, "node", None), "unique_id", "")),
+    }
+
+
+def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> bool:
     audit_schema, batches = spec["audit_schema"], spec["batches"]
     # Seeds and the base models the snapshots read (their tests run in the build, which
     # leaves these nodes out).
@@ -44,6 +58,7 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str]) -> bool:
          "--resource-type", "seed", *(["--full-refresh"] if spec["full_refresh"] else []),
          *common, "--quiet"]
     )
+    _timed("inputs", outcome, parents)
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
@@ -85,15 +100,19 @@ def main(spec_path: str) -> int:
     gc.freeze()  # the parsed project, kept to the end: no collection walks it again
     runner = dbtRunner(manifest=parsed.result)
     if spec["freshness"]:
-        outcome["freshness_ok"] = runner.invoke(["source", "freshness", *vars_args, *common]).success
+        freshness = runner.invoke(["source", "freshness", *spec["early_vars_args"], *common])
+        _timed("freshness", outcome, freshness)
+        outcome["freshness_ok"] = freshness.success
     if spec["batches"]:
         started = time.perf_counter()
-        outcome["replay_ok"] = _replay(runner, spec, [*vars_args, *common])
+        outcome["replay_ok"] = _replay(runner, spec, [*spec["early_vars_args"], *common], outcome)
         outcome["replay_s"] = time.perf_counter() - started
         if not outcome["replay_ok"]:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
     outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
+    if build.result is not None:
+        _timed("build", outcome, build)
     return finish(outcome["build_returncode"])
 
 

@@ -116,18 +116,31 @@ def unowned(manifest) -> list[str]:
             and not (node["config"].get("meta") or {}).get("owner")]
 
 
+def without_example(manifest) -> list[str]:
+    return [f"{node['name']} has no example query" for node in models(manifest)
+            if node["fqn"][1] == "marts" and "Example: `select " not in node["description"]]
+
+
 def unexplained_tests(manifest) -> list[str]:
     return [f"test {node['name']} has no description" for node in manifest["nodes"].values()
             if node["resource_type"] == "test" and node["package_name"] == "warehouse"
             and not node["description"].strip()]
 
 
-CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned, unexplained_tests]
+CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned, unexplained_tests,
+          without_example]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_project_passes(manifest, check):
     assert check(manifest) == []
+
+
+def test_gate_catches_a_gold_model_without_an_example(manifest):
+    broken = copy.deepcopy(manifest)
+    node = next(n for n in models(broken) if n["name"] == "fct_orders")
+    node["description"] = node["description"].split("Example:")[0]
+    assert without_example(broken) == ["fct_orders has no example query"]
 
 
 def test_gate_catches_a_test_without_description(manifest):
