@@ -116,6 +116,11 @@ def unowned(manifest) -> list[str]:
             and not (node["config"].get("meta") or {}).get("owner")]
 
 
+def undescribed_macros(manifest) -> list[str]:
+    return [f"macro {macro['name']} has no description" for macro in manifest["macros"].values()
+            if macro["package_name"] == "warehouse" and not macro["description"].strip()]
+
+
 def without_example(manifest) -> list[str]:
     return [f"{node['name']} has no example query" for node in models(manifest)
             if node["fqn"][1] == "marts" and "Example: `select " not in node["description"]]
@@ -128,12 +133,18 @@ def unexplained_tests(manifest) -> list[str]:
 
 
 CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned, unexplained_tests,
-          without_example]
+          without_example, undescribed_macros]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
 def test_project_passes(manifest, check):
     assert check(manifest) == []
+
+
+def test_gate_catches_a_macro_without_description(manifest):
+    broken = copy.deepcopy(manifest)
+    broken["macros"]["macro.warehouse.test_within_range"]["description"] = ""
+    assert undescribed_macros(broken) == ["macro test_within_range has no description"]
 
 
 def test_gate_catches_a_gold_model_without_an_example(manifest):
