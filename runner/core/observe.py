@@ -10,7 +10,6 @@ ever letting it run ``dbt deps``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess

@@ -102,6 +102,23 @@ def query(settings, sql, params=None):
         conn.close()
 
 
+def built_sample(settings, landing):
+    """Generate (scale 0.01), load and build a warehouse; returns the generator's state and
+    a live customer, store and product id to write new source rows against."""
+    from runner.core import build as builder
+    from runner.core import generate as gen
+    from runner.core import load as loader
+
+    state = gen.generate(landing, seed=11, scale=0.01)
+    loader.load(settings, landing)
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    customer = query(settings, "select customer_id from silver.stg_crm__customers "
+                               "where not is_deleted order by customer_id limit 1")[0][0]
+    store = query(settings, "select store_id from silver.stg_erp__stores order by 1 limit 1")[0][0]
+    product = query(settings, "select product_id from silver.stg_erp__products order by 1 limit 1")[0][0]
+    return state, customer, store, product
+
+
 def checksum(settings, relation, exclude=()):
     columns = [row[0] for row in query(settings, """
         select column_name from information_schema.columns

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import query
+from conftest import built_sample, query
 from runner.core import build as builder
-from runner.core import generate as gen
 from runner.core import load as loader
 
 ORDER_ID, LINE_ID = 990000101, 990000101
@@ -16,12 +15,7 @@ ORDER_ID, LINE_ID = 990000101, 990000101
 def test_out_of_range_quantity_and_unknown_store_do_not_stop_gold(database, tmp_path):
     settings = database
     landing = tmp_path / "landing"
-    state = gen.generate(landing, seed=11, scale=0.01)
-    loader.load(settings, landing)
-    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
-    customer = query(settings, "select customer_id from silver.stg_crm__customers "
-                               "where not is_deleted order by customer_id limit 1")[0][0]
-    product = query(settings, "select product_id from silver.stg_erp__products order by 1 limit 1")[0][0]
+    state, customer, _, product = built_sample(settings, landing)
     day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     at = f"{day} 10:00:00"
     (landing / f"erp__orders__{day}.csv").write_text(

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import shutil
 
-from conftest import checksum, empty_database, query
+from conftest import built_sample, checksum, empty_database, query
 from runner.core import build as builder
 from runner.core import generate as gen
 from runner.core import load as loader
@@ -26,14 +26,7 @@ def write(path, header, row):
 def test_line_waiting_for_its_product_reaches_the_facts(database, tmp_path):
     settings = database
     landing = tmp_path / "landing"
-    state = gen.generate(landing, seed=11, scale=0.01)
-    loader.load(settings, landing)
-    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
-
-    customer = query(settings, "select customer_id from silver.stg_crm__customers "
-                               "where not is_deleted order by customer_id limit 1")[0][0]
-    store = query(settings, "select store_id from silver.stg_erp__stores order by 1 limit 1")[0][0]
-    product = query(settings, "select product_id from silver.stg_erp__products order by 1 limit 1")[0][0]
+    state, customer, store, product = built_sample(settings, landing)
     day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     day_two = day_one + dt.timedelta(days=1)
 

@@ -4,14 +4,12 @@ cleans up after runs that were killed; damaged backups never hide the others."""
 from __future__ import annotations
 
 import json
-import threading
 
 import psycopg2
 import pytest
 
 from conftest import empty_database, query
 from runner.core import backup as backups
-from runner.core import embedded
 from runner.errors import WarehouseError
 
 
