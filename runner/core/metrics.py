@@ -43,7 +43,7 @@ def collect(settings: Settings, backup_dest: Path) -> CollectorRegistry:
     last_success = _gauge(registry, "warehouse_daily_last_success_timestamp_seconds",
                           "When the last fully successful daily run finished (Unix time)")
     rows = _gauge(registry, "warehouse_daily_rows_loaded",
-                  "Rows loaded by the last daily run", ["source"])
+                  "Rows loaded by the last daily run, per source entity", ["source"])
     tests = _gauge(registry, "warehouse_daily_tests", "Tests of the last daily build", ["result"])
     lag = _gauge(registry, "warehouse_source_freshness_lag_seconds",
                  "Seconds since the newest file of each source entity was loaded", ["source"])
