@@ -15,6 +15,7 @@ from psycopg2 import sql
 
 from runner.core import backup as backups
 from runner.core import embedded
+from runner.core.daily import job_runs
 from runner.settings import Settings
 
 LAYERS = ("bronze", "silver", "gold", "snapshots", "audit", "elementary")
@@ -53,33 +54,33 @@ def collect(settings: Settings, backup_dest: Path) -> CollectorRegistry:
     layer_size = _gauge(registry, "warehouse_layer_size_bytes",
                         "Size of each layer's schema (tables and indexes)", ["layer"])
 
-    job_runs = sql.Identifier(settings.layer_schema("audit"), "job_runs")
+    runs = job_runs(settings)
+    newest = None
     with embedded.cursor(settings) as cur:
         if embedded.relation_exists(cur, f"{settings.layer_schema('audit')}.job_runs"):
             cur.execute(sql.SQL("""
                 select run_id from {} group by run_id order by min(started_at) desc limit 1
-                """).format(job_runs))
+                """).format(runs))
             newest = cur.fetchone()
             if newest:
                 cur.execute(sql.SQL("""
                     select step, status, extract(epoch from finished_at - started_at),
-                        extract(epoch from started_at), rows_loaded, tests_failed, tests_warned
-                    from {} where run_id = %s""").format(job_runs), newest)
+                        extract(epoch from started_at), tests_failed, tests_warned
+                    from {} where run_id = %s""").format(runs), newest)
                 steps = cur.fetchall()
-                for step, status, seconds, _, _, _, _ in steps:
+                for step, status, seconds, _, failed, warned in steps:
                     step_ok.labels(step).set(status != "failed")
                     step_seconds.labels(step).set(float(seconds))
-                last_run.set(min(float(row[3]) for row in steps))
-                last_ok.set(all(row[1] != "failed" for row in steps))
-                for step, _, _, _, _, failed, warned in steps:
                     if step == "build":
                         tests.labels("failed").set(failed or 0)
                         tests.labels("warned").set(warned or 0)
+                last_run.set(min(float(row[3]) for row in steps))
+                last_ok.set(all(row[1] != "failed" for row in steps))
             cur.execute(sql.SQL("""
                 select extract(epoch from max(finished_at)) from (
                     select run_id, max(finished_at) as finished_at from {}
                     group by run_id having bool_and(status <> 'failed')
-                ) as succeeded""").format(job_runs))
+                ) as succeeded""").format(runs))
             success = cur.fetchone()[0]
             if success is not None:
                 last_success.set(float(success))
@@ -89,7 +90,7 @@ def collect(settings: Settings, backup_dest: Path) -> CollectorRegistry:
                 from bronze.load_log where status = 'loaded' group by 1""")
             for source, seconds in cur.fetchall():
                 lag.labels(source).set(float(seconds))
-            if newest and embedded.relation_exists(cur, "bronze.load_log"):
+            if newest:
                 # The files the last run's load step loaded: those it logged while it ran.
                 cur.execute(sql.SQL("""
                     select log.source_system || '__' || log.entity, sum(log.rows_loaded)
@@ -98,7 +99,7 @@ def collect(settings: Settings, backup_dest: Path) -> CollectorRegistry:
                         on step.run_id = %s and step.step = 'load'
                         and log.started_at between step.started_at and step.finished_at
                     where log.status = 'loaded'
-                    group by 1""").format(job_runs), newest)
+                    group by 1""").format(runs), newest)
                 for source, count in cur.fetchall():
                     rows.labels(source).set(float(count))
         cur.execute("select pg_database_size(current_database())")

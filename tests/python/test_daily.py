@@ -151,3 +151,21 @@ def test_the_airflow_dag_imports_where_airflow_is_installed():
     dag_file = Path(__file__).resolve().parents[2] / "deploy" / "airflow" / "warehouse_daily.py"
     dag = runpy.run_path(str(dag_file))["dag"]
     assert {task.task_id for task in dag.tasks} == {"load", "build", "backup", "report", "metrics"}
+
+
+def test_metrics_before_any_daily_run(warehouse_env, tmp_path, run_cli):
+    """A loaded warehouse that never ran `runner daily` still gets a metrics file."""
+    from conftest import empty_database
+    from runner.core import load as loader
+
+    settings = empty_database(warehouse_env, "metrics_first")
+    landing = tmp_path / "landing"
+    gen.generate(landing, seed=3, scale=0.01)
+    loader.load(settings, landing)
+    result = run_cli("metrics", "--metrics-file", str(tmp_path / "m.prom"),
+                     env={"WAREHOUSE_DB": "metrics_first"})
+    assert result.exit_code == 0, result.output
+    found = metrics(tmp_path / "m.prom")
+    assert ("warehouse_source_freshness_lag_seconds", (("source", "erp__orders"),)) in found
+    # Never succeeded: the "no success in 26 h" alert fires until a night does.
+    assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == 0
