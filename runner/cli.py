@@ -22,13 +22,11 @@ class WarehouseGroup(click.Group):
             if ctx.meta.get("runner.debug"):
                 traceback.print_exc()
             raise click.ClickException(str(error)) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt,
+                BrokenPipeError):
+            # A reader gone mid-command (`runner db status | head -1`): Click itself exits
+            # quietly on EPIPE.
             raise
-        except BrokenPipeError:
-            # The reader went away (`runner db status | head -1`): stop quietly, as cat does.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise click.exceptions.Exit(1) from None
         except Exception as error:  # noqa: BLE001 - the last line of defence for users
             if ctx.meta.get("runner.debug"):
                 raise

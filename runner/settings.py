@@ -123,7 +123,8 @@ class Settings:
     def for_role(self, kind: str) -> "Settings":
         """The same server as the least-privileged login `runner db roles` made for ``kind``
         (transformer: load and build; backup: backups), when there is one for this
-        database; else these settings. Only for the embedded server: an external one's user is the user's choice."""
+        database; else these settings. Only for the embedded server: an external one's
+        user is the user's choice."""
         if not self.embedded:
             return self
         try:

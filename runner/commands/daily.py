@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from runner.commands.build import ensure_server
+from runner.commands.build import ensure_server, wait_option
 from runner.commands.data import landing_option, resolve_landing
 from runner.core import alerts
 from runner.core import backup as backups
@@ -40,8 +40,7 @@ dest_option = click.option(
               help="Webhook to POST a JSON summary to on failure (Slack-formatted for Slack).")
 @click.option("--notify-on-warn", is_flag=True, help="Also notify when tests only warned.")
 @metrics_option
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-              help="Seconds to wait for another writer to finish.")
+@wait_option
 def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_on_warn,
           metrics_file, wait) -> None:
     """The whole night in one idempotent command: load, build, backup, prune, report,

@@ -140,8 +140,9 @@ def _test_results(settings: Settings) -> tuple[list[dict], list[dict]]:
     tests = [r for r in results if r.get("unique_id", "").startswith(("test.", "unit_test."))]
 
     def describe(result):
-        return {"test": result["unique_id"].split(".")[-2 if result["unique_id"].count(".") > 2 else -1],
-                "rows": result.get("failures"), "message": (result.get("message") or "")[:300]}
+        # test.<package>.<name>[.<hash>]
+        return {"test": result["unique_id"].split(".")[2], "rows": result.get("failures"),
+                "message": (result.get("message") or "")[:300]}
 
     return ([describe(r) for r in tests if r["status"] in ("fail", "error")],
             [describe(r) for r in tests if r["status"] == "warn"])

@@ -41,7 +41,7 @@ def _names() -> dict[str, str]:
     return found
 
 
-def _refuse_privileged(cur, settings: Settings, chosen: dict[str, str]) -> None:
+def _refuse_privileged(cur, chosen: dict[str, str]) -> None:
     """Never touch (or reset the password of) a superuser or the role the runner uses."""
     cur.execute("select rolname from pg_roles where rolname = any(%s) "
                 "and (rolsuper or rolcreaterole or rolreplication or rolbypassrls "
@@ -140,7 +140,7 @@ def ensure_roles(settings: Settings) -> list[Role]:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            _refuse_privileged(cur, settings, chosen)
+            _refuse_privileged(cur, chosen)
 
             def upsert(name: str, password: str | None, options: str) -> None:
                 cur.execute("select 1 from pg_roles where rolname = %s", (name,))
@@ -180,9 +180,8 @@ def ensure_roles(settings: Settings) -> list[Role]:
     stored["names"] = chosen
     # The databases the roles were granted and handed: the runner switches to them there only.
     stored["databases"] = sorted({*stored.get("databases", []), settings.dbname})
-    if stored:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(stored, handle, indent=1)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(stored, handle, indent=1)
     return created
