@@ -14,8 +14,8 @@
     {{ sql_header if sql_header is not none }}
     {%- if contracted %}
         {{ get_assert_columns_equivalent(sql) }}
-        -- The planner prices a row handed from a worker too high to split a big join.
-        set local parallel_tuple_cost = 0.01;
+        {%- set hint = planner_hint('cheap_parallel_rows') %}
+        {{ hint ~ ';' if hint }}
     {%- endif %}
     create {% if temporary -%}
         temporary

@@ -24,6 +24,13 @@ def parse_scales(text: str) -> list[float]:
     return scales
 
 
+def _among(text: str, option: str, values: list[float], scales: str) -> tuple[float, ...]:
+    chosen = tuple(parse_scales(text))
+    if not set(chosen) <= set(values):
+        raise WarehouseError(f"{option} {text} is not among --scales {scales}; pick some of those scales.")
+    return chosen
+
+
 @click.command()
 @click.option("--scales", default="0.1,1", show_default=True, help="Comma-separated data scales.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -35,27 +42,27 @@ def parse_scales(text: str) -> list[float]:
 @click.option("--observability-at", default=None,
               help="The scales (comma-separated) at which to measure Elementary's cost "
                    "(default: 1 when listed, else the largest scale).")
-def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: float | None) -> None:
+@click.option("--planner-hints-at", default=None,
+              help="The scales (comma-separated) at which to A/B the planner hints "
+                   "(macros/planner/planner_hint.sql): five more full-refresh builds each.")
+def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: str | None,
+          planner_hints_at: str | None) -> None:
     """Measure generation, load, build, incremental day, backup, restore and queries.
 
     Each scale runs in a fresh database; figures are ratios against plain tools
     measured in the same run.
 
-    Example: runner bench --scales 0.1,1 --out BENCHMARKS.md
+    Example: runner bench --scales 0.1,1 --planner-hints-at 1 --out BENCHMARKS.md
     """
     values = parse_scales(scales)
     if observability_at is None:
         observed = (1.0 if 1.0 in values else max(values),)
     else:
-        observed = tuple(parse_scales(observability_at))
-        if not set(observed) <= set(values):
-            raise WarehouseError(
-                f"--observability-at {observability_at} is not among --scales {scales}; "
-                "pick some of those scales."
-            )
+        observed = _among(observability_at, "--observability-at", values, scales)
+    hints_at = _among(planner_hints_at, "--planner-hints-at", values, scales) if planner_hints_at else ()
     settings = ensure_server()
     results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True),
-                            mirror, observed)
+                            mirror, observed, hints_at)
     command = "runner bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else f"runner bench --scales {scales}"
     table = benchmark.markdown(results, command, settings)
     if out:

@@ -228,12 +228,60 @@ def _elementary_day(settings: Settings, landing: Path) -> tuple[float, dict]:
     return seconds, outcome.invocations
 
 
-def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None = None) -> ScaleResult:
+PLANNER_INTENTS = ("one_pass_sorted_aggregate", "sequential_reads", "cheap_parallel_rows")
+
+
+def _hinted_models(settings: Settings) -> dict[str, list[str]]:
+    """Each planner intent's models, from dbt's manifest: those whose pre-hooks ask for it,
+    and for cheap_parallel_rows also the contracted tables (macros/contracts)."""
+    manifest = json.loads((settings.project_dir / "target" / "manifest.json").read_text())
+    found: dict[str, list[str]] = {intent: [] for intent in PLANNER_INTENTS}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] != "model" or node["package_name"] != "warehouse":
+            continue
+        hooks = " ".join(hook["sql"] for hook in node["config"].get("pre-hook", []))
+        contracted = (node["config"].get("contract", {}).get("enforced")
+                      and node["config"]["materialized"] in ("table", "incremental"))
+        for intent in PLANNER_INTENTS:
+            if f"planner_hint('{intent}')" in hooks or (intent == "cheap_parallel_rows" and contracted):
+                found[intent].append(unique_id)
+    return found
+
+
+def _node_seconds(settings: Settings) -> dict[str, float]:
+    results = json.loads((settings.project_dir / "target" / "run_results.json").read_text())
+    return {result["unique_id"]: result["execution_time"] for result in results["results"]}
+
+
+def _planner_hints_ab(settings: Settings, say) -> dict:
+    """Full-refresh builds with every hint, then each without one intent (then all again):
+    each intent's models' node time with and without it, same data, same run."""
+    def build(hints) -> dict[str, float]:
+        outcome = builder.run_build(settings, ["--full-refresh", "--vars", json.dumps({"planner_hints": hints})],
+                                    freshness=False)
+        if outcome.build_returncode != 0:
+            raise RuntimeError(f"the planner-hint build ({hints}) failed")
+        return _node_seconds(settings)
+
+    say("planner hints: full-refresh builds with each hint on and off")
+    first = build(True)
+    off = {intent: build([other for other in PLANNER_INTENTS if other != intent])
+           for intent in PLANNER_INTENTS}
+    second = build(True)
+    models = _hinted_models(settings)
+    return {intent: {"models": len(models[intent]),
+                     "on_s": min(sum(run.get(m, 0.0) for m in models[intent]) for run in (first, second)),
+                     "off_s": sum(off[intent].get(m, 0.0) for m in models[intent])}
+            for intent in PLANNER_INTENTS}
+
+
+def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None = None,
+              hints_ab: bool = False) -> ScaleResult:
     name = "bench_" + str(scale).replace(".", "_")
     _admin(base, "drop database if exists {} with (force)", name)
     _admin(base, "create database {}", name)
     try:
-        return _measure_scale(base.with_database(name), scale, work, say, mirror)
+        return _measure_scale(base.with_database(name), scale, work, say, mirror, hints_ab)
     finally:
         # Also after a failure: at scale 5 the database alone is 7.6 GB.
         for database in (name, f"{name}_restored", f"{name}_plain"):
@@ -241,7 +289,7 @@ def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None
 
 
 def _measure_scale(settings: Settings, scale: float, work: Path, say,
-                   mirror: Path | None) -> ScaleResult:
+                   mirror: Path | None, hints_ab: bool = False) -> ScaleResult:
     name = settings.dbname
     out = ScaleResult(scale)
     fig = out.figures
@@ -290,6 +338,8 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
         fig["queries"][question] = {"gold_ms": gold_s * 1000, "silver_ms": silver_s * 1000,
                                     "speedup": silver_s / gold_s if gold_s else None}
     fig["sizes"] = _sizes(settings)
+    if hints_ab:
+        fig["planner_hints"] = _planner_hints_ab(settings, say)
     if mirror is not None:
         fig["observability"] = _observability_cost(settings, mirror, landing, say)
 
@@ -412,17 +462,26 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
             lambda f: (f"{_s(f['observability']['day_without_s'])} / "
                        f"{_s(f['observability']['day_with_s'])}, "
                        f"{_s(f['observability']['day_hooks_s'])}" if "observability" in f else "-"))
+    for intent in PLANNER_INTENTS:
+        if any("planner_hints" in r.figures for r in results):
+            row(f"planner hint `{intent}`: its models' node time on / off (s), ratio",
+                lambda f, i=intent: (f"{_s(f['planner_hints'][i]['on_s'])} / {_s(f['planner_hints'][i]['off_s'])}"
+                                     f" ({f['planner_hints'][i]['models']} models), "
+                                     f"{f['planner_hints'][i]['on_s'] / f['planner_hints'][i]['off_s']:.2f}")
+                if "planner_hints" in f else "-")
     row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
     header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
     return header + "\n".join(lines) + "\n"
 
 
 def run(settings: Settings, scales: list[float], say, mirror: Path | None = None,
-        observability_at: tuple[float, ...] = ()) -> list[ScaleResult]:
-    """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`."""
+        observability_at: tuple[float, ...] = (), hints_at: tuple[float, ...] = ()) -> list[ScaleResult]:
+    """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`,
+    the planner hints' A/B only at `hints_at`."""
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
     try:
-        return [run_scale(settings, scale, work, say, mirror if scale in observability_at else None)
+        return [run_scale(settings, scale, work, say, mirror if scale in observability_at else None,
+                          scale in hints_at)
                 for scale in scales]
     finally:
         shutil.rmtree(work, ignore_errors=True)

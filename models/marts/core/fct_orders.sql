@@ -9,18 +9,12 @@
             {'columns': ['customer_key']},
             {'columns': ['source_load_order']},
         ],
-        pre_hook="{% if not is_incremental() %}"
-            ~ "set local max_parallel_workers_per_gather = 0; set local enable_hashagg = off"
-            ~ "{% endif %}"
+        pre_hook="{% if not is_incremental() %}{{ planner_hint('one_pass_sorted_aggregate') }}{% endif %}"
     )
 }}
 -- One row per order with its line totals, keyed like fct_order_lines. Orders whose
--- header or lines changed since the last run are rebuilt in place.
--- A full build runs in one process with no hash aggregate (pre-hook): in a parallel plan
--- every worker totals all the lines again for its own copy of the join (three times the
--- work), and a hash of them outgrows work_mem at scale 5 (the planner sees a quarter of
--- the orders). Summed in order through the line fact's order_id index, once: at scale 1
--- alone 7.2 -> 2.7 core-seconds, 3.7 -> 2.7 s. Incremental runs total a few orders.
+-- header or lines changed since the last run are rebuilt in place. A full build sums the
+-- lines once, in the order of the line fact's order_id index (planner hint; DECISIONS.md).
 with
 
 -- Import CTEs not materialized: each is read more than once, and inlining lets the
