@@ -3,8 +3,8 @@
     (PostgreSQL 14 has no try_cast and pg_input_is_valid arrives only in 16).
     Nested CASEs guarantee the cast runs only on text that passed the pattern.
     Patterns use [0-9] (\d may match non-ASCII digits the cast rejects) and check lengths
-    with length() rather than bounded repeats like {1,18}: PostgreSQL's regex engine runs
-    `^-?[0-9]+$` about twice as fast as `^-?\d{1,18}$` (measured on 1M values).
+    with length() rather than bounded repeats like {1,18}, which the regex engine runs
+    slower (DECISIONS.md).
 -#}
 
 {% macro safe_timestamp(expression) -%}

@@ -58,8 +58,7 @@ random_page_cost = 1.1
 
 def work_mem_mb() -> int:
     """The embedded server's work_mem: 1/64 of the machine's memory, at least 64 MB and at
-    most 256 MB. At scale 5 the gold models' sorts and hashes spilled 2.4 GB to disk with
-    64 MB; 256 MB made their full refresh about a quarter shorter in node time (DECISIONS)."""
+    most 256 MB, so the gold models' sorts and hashes stay in memory at scale 5 (DECISIONS.md)."""
     memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
     return max(64, min(256, memory_mb // 64))
 

@@ -14,13 +14,9 @@
 }}
 -- One row per order line, keyed to the customer, product and store versions valid when
 -- the order was placed. Incremental: lines or orders that changed since the last run are
--- rebuilt in place (late lines, corrected orders). The source_load_order, (day, store) and
--- (product, day) indexes let the incremental aggregates find their changed groups and
--- those groups' lines without reading the whole fact (2.3 s to 0.06 s for the daily
--- aggregate's query on a scale-5 day); order_id serves fct_orders. No index on the
--- dimension keys: no build step used them (the relationships tests hash-join), and a
--- drill-down to one customer or product goes through fct_orders.customer_key or
--- (product_id, order_date). They cost 1.4 s of a scale-1 full build.
+-- rebuilt in place (late lines, corrected orders). The indexes let the incremental
+-- aggregates find their changed groups and fct_orders its lines without reading the
+-- whole fact; the dimension keys have none, as no build step reads by them.
 with
 
 -- Import CTEs not materialized: each is read more than once, and inlining lets the
