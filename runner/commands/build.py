@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 
 import click
+from tqdm import tqdm
 
 from runner.commands.data import check_scale, resolve_landing, yes_option
 from runner.core import build as builder
@@ -13,6 +15,7 @@ from runner.core import generate as gen
 from runner.core import roles as role_setup
 from runner.core import load as loader
 from runner.core.locking import writer_lock
+from runner.core.progress import phase
 from runner.errors import WarehouseError
 from runner.settings import load_settings
 
@@ -33,27 +36,49 @@ def ensure_server():
     return settings
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.option("--skip-freshness", is_flag=True, help="Do not run `dbt source freshness` first.")
-@wait_option
-@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
-    """Check source freshness, apply snapshots as of every new batch, then `dbt build`.
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True,
+    help="Show dbt's log live (otherwise it goes to logs/build.log; errors always print).")
 
-    Extra arguments go to `dbt build`. Every data test runs; dbt's unit tests are left out
-    (they run in `make test`; pass --resource-type to choose yourself). Exits non-zero
-    when the build fails or a source is late beyond its error threshold.
 
-    Example: runner build --select staging+
-    """
-    settings = role_setup.as_transformer(ensure_server())
+def warn_demo_salt() -> None:
     if not os.environ.get("WAREHOUSE_PII_SALT"):
         click.echo("WARNING: personal data is hashed with the public demo salt, so known "
                    "emails and phones can be matched to their hashes. Set "
                    "WAREHOUSE_PII_SALT to a secret (then `runner build --full-refresh`).",
                    err=True)
+
+
+def summary(settings, started: float) -> None:
+    """The closing lines: rows per layer and where dbt's log is."""
+    rows = builder.layer_rows(settings)
+    phase("rows", " · ".join(f"{layer} {count:,}" for layer, count in rows.items()))
+    phase("log", "logs/build.log (dbt's lines), logs/dbt.log (debug detail)")
+    click.echo(f"done in {time.perf_counter() - started:.0f} s")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--skip-freshness", is_flag=True, help="Do not run `dbt source freshness` first.")
+@wait_option
+@verbose_option
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def build(skip_freshness: bool, wait: float, verbose: bool, dbt_args: tuple[str, ...]) -> None:
+    """Check source freshness, apply snapshots as of every new batch, then `dbt build`.
+
+    Prints one line per phase and a summary; dbt's own log goes to logs/build.log
+    (--verbose shows it live). Extra arguments go to `dbt build`. Every data test runs;
+    dbt's unit tests are left out (they run in `make test`; pass --resource-type to choose
+    yourself). Exits non-zero when the build fails or a source is late beyond its error
+    threshold.
+
+    Example: runner build --select staging+
+    """
+    started = time.perf_counter()
+    settings = role_setup.as_transformer(ensure_server())
+    warn_demo_salt()
     with writer_lock(settings, "build", wait):
-        outcome = builder.run_build(settings, list(dbt_args), freshness=not skip_freshness)
+        outcome = builder.run_build(settings, list(dbt_args), freshness=not skip_freshness,
+                                    verbose=verbose)
     if outcome.build_returncode == 2:
         raise WarehouseError(
             "dbt stopped before it could build (exit code 2: a bad option, or dbt itself "
@@ -61,15 +86,16 @@ def build(skip_freshness: bool, wait: float, dbt_args: tuple[str, ...]) -> None:
         )
     if outcome.build_returncode != 0:
         raise WarehouseError(
-            f"dbt build failed (exit code {outcome.build_returncode}); dbt's summary above "
-            "names each failing model or test. A failing test's rows are stored in the "
-            "test_failures schema; a failing model's error is printed with it."
+            f"dbt build failed (exit code {outcome.build_returncode}); each failing model or "
+            "test is printed above with its error (all of dbt's lines: logs/build.log). A "
+            "failing test's rows are in the test_failures schema."
         )
     if not outcome.freshness_ok:
         raise WarehouseError(
             "the build succeeded, but `dbt source freshness` reports a source late beyond "
             "its error threshold (see above): check that `runner load` ran."
         )
+    summary(settings, started)
 
 
 DEMO_QUERIES = """\
@@ -83,7 +109,8 @@ DEMO_QUERIES = """\
               help="Size of the sample data (used only when the landing folder is empty).")
 @yes_option
 @wait_option
-def demo(scale: float, yes: bool, wait: float) -> None:
+@verbose_option
+def demo(scale: float, yes: bool, wait: float, verbose: bool) -> None:
     """Run the main job end to end: database, sample data, load, every layer with its tests.
 
     Idempotent: a second run loads nothing new and the build only refreshes.
@@ -91,31 +118,47 @@ def demo(scale: float, yes: bool, wait: float) -> None:
     Example: runner demo
     """
     check_scale(scale, yes)
+    started = time.perf_counter()
+    warn_demo_salt()
+    click.echo("runner demo: database, sample data, load, then every layer with its tests")
     settings = role_setup.as_transformer(ensure_server())
-    click.echo(f"1/4 database: {settings.safe_dsn()}")
+    phase("database", settings.safe_dsn())
     landing = resolve_landing(None)
     if not landing.exists() or not any(landing.iterdir()):
-        state = gen.generate(landing, scale=scale)
-        click.echo(f"2/4 generated {state.order_lines:,} order lines in {landing}")
+        began = time.perf_counter()
+        with tqdm(total=gen.HISTORY_MONTHS, unit="batch", desc="  generate", leave=False,
+                  disable=None) as bar:
+            state = gen.generate(landing, scale=scale, progress=bar.update)
+        phase("generate", f"{state.order_lines:,} order lines in {len(state.batches)} "
+                          f"batches, in {landing}", time.perf_counter() - began)
     else:
-        click.echo(f"2/4 using the landing files in {landing}")
+        phase("generate", f"skipped: using the landing files already in {landing}")
     with writer_lock(settings, "demo", wait):
-        results = loader.load(settings, landing)
-        failed = [r for r in results if r.status == "failed"]
+        began = time.perf_counter()
+        failed = []
+        with tqdm(total=len(loader.landing_files(landing)), unit="file", desc="  load",
+                  leave=False, disable=None) as bar:
+            def on_file(result):
+                bar.update(1)
+                if result.status == "failed":
+                    failed.append(result)
+                    tqdm.write(f"  FAILED {result.name}: {result.error}")
+
+            results = loader.load(settings, landing, on_file=on_file)
         loaded = [r for r in results if r.status == "loaded"]
-        click.echo(f"3/4 loaded {len(loaded)} new files ({sum(r.rows for r in loaded):,} rows), "
-                   f"{len(failed)} failed")
-        click.echo("4/4 building bronze → silver → gold with every test")
-        outcome = builder.run_build(settings, [])
+        phase("load", f"{len(loaded)} new files, {sum(r.rows for r in loaded):,} rows, "
+                      f"{len(failed)} failed", time.perf_counter() - began)
+        outcome = builder.run_build(settings, [], verbose=verbose)
     if outcome.build_returncode != 0 or failed:
-        raise WarehouseError("the demo build did not pass; see dbt's summary above.")
+        raise WarehouseError("the demo did not pass: the failing files, models or tests are "
+                             "printed above (all of dbt's lines: logs/build.log).")
     if observe.status(settings).enabled:
         path = observe.report(settings, settings.project_dir / "report" / "elementary.html")
-        click.echo(f"observability report: {path}")
+        phase("report", str(path))
     else:
-        click.echo("observability is off: `runner observe install --from DIR` turns it on "
-                   "(then `runner report`).")
-    click.echo("\nDone. The gold schema holds the star schema; try:\n" + DEMO_QUERIES)
+        phase("report", "observability is off (`runner observe install --from DIR` turns it on)")
+    summary(settings, started)
+    click.echo("The gold schema holds the star schema; try:\n" + DEMO_QUERIES)
 
 
 COMMANDS = [build, demo]

@@ -37,6 +37,8 @@ class BuildOutcome:
     late: list[str] = field(default_factory=list)
     # Per dbt invocation (freshness, inputs, build): seconds, and of them Elementary's hooks.
     invocations: dict = field(default_factory=dict)
+    # Per layer (silver, gold, tests, ...): nodes, statuses, seconds (runner/core/progress.py).
+    layers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -117,7 +119,8 @@ def _given(args: list[str], *options: str) -> bool:
     return any(arg.split("=", 1)[0] in options for arg in args)
 
 
-def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True) -> BuildOutcome:
+def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True,
+              verbose: bool = False) -> BuildOutcome:
     dbt.dbt_executable()  # a clear error when dbt is not installed
     plan = plan_batches(settings)
     audit_schema, batches, applied_before, late = (
@@ -181,7 +184,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         result_path = Path(scratch) / "result.json"
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
-            "late": late,
+            "late": late, "verbose": verbose,
             "snapshot_inputs": SNAPSHOT_INPUTS,
             # Left out of the build, the inputs get a full refresh in the replay instead.
             "full_refresh": skip_snapshot_inputs and _given(build_args, "--full-refresh"),
@@ -204,6 +207,11 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             cwd=settings.project_dir, env=env, preexec_fn=die_with_parent,
         ).returncode
         outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
+    if not outcome:
+        raise WarehouseError(
+            f"the dbt session ended without a result (exit code {returncode}); the message "
+            "above says why. Nothing after that point ran; run `runner build` again once fixed."
+        )
     if not outcome.get("parsed"):
         raise WarehouseError(
             f"dbt could not parse the project (exit code {returncode}); its message above "
@@ -218,4 +226,32 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # itself failed); the build still ran so analysts get what did arrive.
     freshness_ok = outcome.get("freshness_ok") is not False
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
-                        outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))
+                        outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}),
+                        outcome.get("layers", {}))
+
+
+# The loader's own tables in bronze, not source data.
+BRONZE_BOOKKEEPING = ("load_log", "load_refusals", "retired_partitions")
+
+
+def layer_rows(settings: Settings) -> dict[str, int]:
+    """Rows per layer schema, from the planner's statistics (exact for tables analyzed
+    whole; the build analyzes what it rebuilds), counted where a table has none yet."""
+    rows = {}
+    with embedded.cursor(settings) as cur:
+        for layer in ("bronze", "silver", "snapshots", "gold"):
+            schema = settings.layer_schema(layer)
+            cur.execute(
+                """select c.relname, c.reltuples from pg_class as c
+                   join pg_namespace as n on n.oid = c.relnamespace
+                   where n.nspname = %s and c.relkind = 'r'""", (schema,))
+            total = 0
+            for name, estimate in cur.fetchall():
+                if layer == "bronze" and name in BRONZE_BOOKKEEPING:
+                    continue
+                if estimate < 0:  # never analyzed
+                    cur.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name)))
+                    estimate = cur.fetchone()[0]
+                total += int(estimate)
+            rows[layer] = total
+    return rows

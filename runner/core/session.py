@@ -25,14 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-# Garbage collection took about 1.2 s of a 15 s daily build: a young-generation pass every
-# 700 new objects (over a thousand of them) and full passes that walked everything dbt had
-# parsed. Young passes every 50,000 objects (the older generations' passes rarer too) and
-# freezing the parsed project (it lives until this process ends) leave 0.4 s;
-# `_exit_without_collecting` saves the last pass at exit.
+# dbt allocates millions of long-lived objects: collect young objects rarely, and freeze
+# the parsed project (it lives until the process ends) so no pass walks it again
+# (DECISIONS.md, "Garbage collection in the dbt session").
 gc.set_threshold(50_000, 20, 100)
 
 from dbt.cli.main import dbtRunner  # noqa: E402 (after the threshold: the import allocates)
+
+from runner.core.progress import DbtProgress, phase, print_layers  # noqa: E402
 
 
 def _timed(name: str, outcome: dict, result) -> None:
@@ -49,10 +49,22 @@ def _timed(name: str, outcome: dict, result) -> None:
     }
 
 
+def _freshness_line(result, seconds: float) -> None:
+    statuses = [(str(r.status), f"{r.node.source_name}.{r.node.name}")
+                for r in (getattr(result.result, "results", None) or [])
+                if r.node.resource_type == "source"]
+    late = [name for status, name in statuses if status != "pass"]
+    detail = f"{len(statuses) - len(late)} of {len(statuses)} sources fresh"
+    if late:
+        detail += f"; late or unchecked: {', '.join(sorted(late))} (see logs/build.log)"
+    phase("freshness", detail, seconds)
+
+
 def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> bool:
     audit_schema, batches = spec["audit_schema"], spec["batches"]
     # Seeds and the base models the snapshots read (their tests run in the build, which
     # leaves these nodes out).
+    started = time.perf_counter()
     parents = runner.invoke(
         ["build", "--select", *spec["snapshot_inputs"], "--resource-type", "model",
          "--resource-type", "seed", *(["--full-refresh"] if spec["full_refresh"] else []),
@@ -62,13 +74,6 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> 
     if not parents.success:
         print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
         return False
-    span = batches[0] if len(batches) == 1 else f"{batches[0]} to {batches[-1]}"
-    if spec["late"]:
-        print(f"snapshots: late batch(es) {', '.join(spec['late'])} arrived after newer ones; "
-              f"re-deriving the history from all {len(batches)} batches and rebuilding "
-              "what reads it (full refresh)", flush=True)
-    else:
-        print(f"snapshots: applying {len(batches)} batch(es) ({span})", flush=True)
     # One transaction: the snapshots and the record of the batches they now include.
     replayed = runner.invoke([
         "run-operation", "replay_snapshots",
@@ -77,32 +82,47 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> 
     ])
     if not replayed.success:
         print("replaying the batches into the snapshots failed", file=sys.stderr)
-    return replayed.success
+        return False
+    span = batches[0] if len(batches) == 1 else f"{batches[0]} to {batches[-1]}"
+    detail = f"{len(batches)} batch(es) applied ({span})"
+    if spec["late"]:
+        detail += (f"; late batch(es) {', '.join(spec['late'])} came after newer ones, so the "
+                   "history was re-derived from every batch and gold is rebuilt in full")
+    phase("snapshots", detail, time.perf_counter() - started)
+    return True
 
 
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
-    common = ["--project-dir", os.environ["WAREHOUSE_PROJECT_DIR_RESOLVED"]]
+    project = os.environ["WAREHOUSE_PROJECT_DIR_RESOLVED"]
+    # dbt's console log only with --verbose; its lines go to logs/build.log either way.
+    quiet = [] if spec["verbose"] else ["--log-level", "none", "--log-level-file", "debug"]
+    common = ["--project-dir", project, *quiet]
+    progress = DbtProgress(Path(project) / "logs" / "build.log", spec["verbose"])
     vars_args = spec["vars_args"]
     outcome: dict = {"parsed": False, "freshness_ok": None, "replay_ok": None,
                      "replay_s": 0.0, "build_returncode": None}
 
     def finish(code: int) -> int:
+        outcome["layers"] = progress.layers()
+        progress.close()
         Path(spec["result_path"]).write_text(json.dumps(outcome))
         return code
 
     # Parsed with the vars the build gets, so dbt's partial-parse state stays valid.
-    parsed = dbtRunner().invoke(["parse", *vars_args, *common, "--quiet"])
+    parsed = dbtRunner(callbacks=[progress]).invoke(["parse", *vars_args, *common, "--quiet"])
     if not parsed.success:
-        print("dbt could not parse the project", file=sys.stderr)
+        print(f"dbt could not parse the project: {parsed.exception}", file=sys.stderr)
         return finish(1)
     outcome["parsed"] = True
     gc.freeze()  # the parsed project, kept to the end: no collection walks it again
-    runner = dbtRunner(manifest=parsed.result)
+    runner = dbtRunner(manifest=parsed.result, callbacks=[progress])
     if spec["freshness"]:
+        started = time.perf_counter()
         freshness = runner.invoke(["source", "freshness", *spec["early_vars_args"], *common])
         _timed("freshness", outcome, freshness)
         outcome["freshness_ok"] = freshness.success
+        _freshness_line(freshness, time.perf_counter() - started)
     if spec["batches"]:
         started = time.perf_counter()
         outcome["replay_ok"] = _replay(runner, spec, [*spec["early_vars_args"], *common], outcome)
@@ -111,14 +131,17 @@ def main(spec_path: str) -> int:
             return finish(1)
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
     outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
+    if build.exception:
+        print(f"dbt stopped: {build.exception}", file=sys.stderr, flush=True)
     if build.result is not None:
         _timed("build", outcome, build)
+    print_layers(progress.layers())
     return finish(outcome["build_returncode"])
 
 
 def _exit_without_collecting(code: int) -> None:
-    # The interpreter's last full collection at exit walked every object dbt made (0.45 s
-    # on a daily build). Frozen objects are skipped; the operating system frees them.
+    # The interpreter's last full collection at exit would walk every object dbt made;
+    # frozen objects are skipped and the operating system frees them.
     gc.freeze()
     sys.exit(code)
 
