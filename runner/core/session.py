@@ -27,7 +27,7 @@ from pathlib import Path
 
 # dbt allocates millions of long-lived objects: collect young objects rarely, and freeze
 # the parsed project (it lives until the process ends) so no pass walks it again
-# (DECISIONS.md, "Garbage collection in the dbt session").
+# (DECISIONS.md, "One dbt process per build").
 gc.set_threshold(50_000, 20, 100)
 
 from dbt.cli.main import dbtRunner  # noqa: E402 (after the threshold: the import allocates)

@@ -279,7 +279,9 @@ def test_revenue_reconciles_with_silver_per_day(built):
 
 
 def readme_queries():
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The SQL blocks of the README and the docs pages."""
+    root = Path(__file__).resolve().parents[2]
+    text = "".join(path.read_text() for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
     return re.findall(r"```sql\n(.*?)```", text, flags=re.S)
 
 

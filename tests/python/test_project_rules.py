@@ -132,8 +132,28 @@ def unexplained_tests(manifest) -> list[str]:
             and not node["description"].strip()]
 
 
+# Where each kind of model lives (README, "Project layout"): its prefix and its folder.
+LAYOUT = {"base_": ("staging", "*", "base"), "stg_": ("staging", "*"), "int_": ("intermediate", "*"),
+          "dim_": ("marts", "core"), "fct_": ("marts", "core"), "agg_": ("marts", "*"),
+          "rpt_": ("marts", "*")}
+
+
+def misplaced(manifest) -> list[str]:
+    problems = []
+    for node in models(manifest):
+        folders = tuple(node["fqn"][1:-1])
+        prefix = next((p for p in LAYOUT if node["name"].startswith(p)), None)
+        expected = LAYOUT.get(prefix)
+        if expected is None or len(folders) != len(expected) or any(
+                want not in ("*", got) for want, got in zip(expected, folders)):
+            problems.append(f"{node['name']} in models/{'/'.join(folders)}: the layout puts "
+                            + (f"{prefix} models in models/{'/'.join(expected)}" if expected
+                               else f"every model under one of the prefixes {', '.join(LAYOUT)}"))
+    return problems
+
+
 CHECKS = [undocumented, untested, uncontracted, stale_sources, unowned, unexplained_tests,
-          without_example, undescribed_macros]
+          without_example, undescribed_macros, misplaced]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
@@ -159,6 +179,14 @@ def test_gate_catches_a_test_without_description(manifest):
     node = next(n for n in broken["nodes"].values() if n["resource_type"] == "test")
     node["description"] = ""
     assert unexplained_tests(broken) == [f"test {node['name']} has no description"]
+
+
+def test_gate_catches_a_misplaced_mart(manifest):
+    broken = copy.deepcopy(manifest)
+    node = next(n for n in models(broken) if n["name"] == "agg_sales_daily")
+    node["fqn"] = ["warehouse", "staging", "erp", "agg_sales_daily"]
+    assert misplaced(broken) == ["agg_sales_daily in models/staging/erp: the layout puts agg_ "
+                                 "models in models/marts/*"]
 
 
 def test_gate_catches_a_missing_owner(manifest):

@@ -68,7 +68,7 @@ standardised as (
 ),
 
 -- Computed once per row and in parallel workers: `offset 0` is a fence against inlining
--- into the checks below, not paging (AM09 off; see DECISIONS.md, build speed).
+-- into the checks below, not paging (AM09 off; see DECISIONS.md, "Base models").
 cleaned as (
 
     select
