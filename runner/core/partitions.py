@@ -28,11 +28,8 @@ FUTURE_MONTHS_WANTED = 2
 
 
 def setup(settings: Settings, months_ahead: int) -> str:
-    conn = embedded.connect(settings)
-    try:
-        loader.install_bronze(conn)
-    finally:
-        conn.close()
+    with embedded.cursor(settings) as cur:
+        loader.install_bronze(cur.connection)
     result = dbt.run_dbt_checked(
         settings,
         ["run-operation", "partitions_setup", "--args", json.dumps({"months_ahead": months_ahead})],
@@ -117,17 +114,13 @@ def _archive_partition(settings: Settings, part: PartitionInfo, folder: Path) ->
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"bronze.{part.name}.csv.gz"
     tmp = path.with_suffix(".gz.tmp")
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur, gzip.open(tmp, "wb", compresslevel=1) as handle:
-            columns = sql.SQL(", ").join(map(sql.Identifier, loader.table_columns(cur, part.name)))
-            cur.copy_expert(
-                sql.SQL("copy (select {} from bronze.{}) to stdout with (format csv, header true)")
-                .format(columns, sql.Identifier(part.name)),
-                handle,
-            )
-    finally:
-        conn.close()
+    with embedded.cursor(settings) as cur, gzip.open(tmp, "wb", compresslevel=1) as handle:
+        columns = sql.SQL(", ").join(map(sql.Identifier, loader.table_columns(cur, part.name)))
+        cur.copy_expert(
+            sql.SQL("copy (select {} from bronze.{}) to stdout with (format csv, header true)")
+            .format(columns, sql.Identifier(part.name)),
+            handle,
+        )
     tmp.replace(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     meta = {"table": f"bronze.{part.parent}", "partition": part.name,
@@ -202,35 +195,30 @@ def restore_archive(settings: Settings, path: Path) -> int:
                              f"(table {meta.get('table')!r}, partition {partition!r}).")
     with gzip.open(path, "rt", newline="") as handle:
         header = next(csv.reader(handle), [])
-    conn = embedded.connect(settings)
-    try:
-        with conn.cursor() as cur:
-            columns = loader.table_columns(cur, parent)
-            unknown = [name for name in header if name not in columns]
-            if unknown or not header:
-                raise WarehouseError(f"archive {path}: column(s) {unknown or header} are not "
-                                     f"columns of bronze.{parent}; nothing was restored.")
-            cur.execute("select bronze.ensure_month_partition(%s, %s::date)", (parent, meta["from"]))
-            cur.execute(sql.SQL("select count(*) from bronze.{}").format(sql.Identifier(partition)))
-            present = cur.fetchone()[0]
-            if present == meta["rows"]:
-                conn.rollback()
-                return 0
-            if present:
-                raise WarehouseError(
-                    f"bronze.{partition} already holds {present:,} rows and the archive "
-                    f"{meta['rows']:,}: it was reloaded some other way. Nothing was restored; "
-                    "compare them before deciding which to keep."
-                )
-            with gzip.open(path, "rb") as handle:
-                cur.copy_expert(
-                    sql.SQL("copy bronze.{} ({}) from stdin with (format csv, header true)").format(
-                        sql.Identifier(parent), sql.SQL(", ").join(map(sql.Identifier, header))),
-                    handle)
-                rows = cur.rowcount
-            cur.execute("delete from bronze.retired_partitions where partition_name = %s",
-                        (partition,))
-        conn.commit()
-    finally:
-        conn.close()
+    # One transaction: the rows and the month's removal from the retired list.
+    with embedded.cursor(settings) as cur:
+        columns = loader.table_columns(cur, parent)
+        unknown = [name for name in header if name not in columns]
+        if unknown or not header:
+            raise WarehouseError(f"archive {path}: column(s) {unknown or header} are not "
+                                 f"columns of bronze.{parent}; nothing was restored.")
+        cur.execute("select bronze.ensure_month_partition(%s, %s::date)", (parent, meta["from"]))
+        cur.execute(sql.SQL("select count(*) from bronze.{}").format(sql.Identifier(partition)))
+        present = cur.fetchone()[0]
+        if present == meta["rows"]:
+            return 0
+        if present:
+            raise WarehouseError(
+                f"bronze.{partition} already holds {present:,} rows and the archive "
+                f"{meta['rows']:,}: it was reloaded some other way. Nothing was restored; "
+                "compare them before deciding which to keep."
+            )
+        with gzip.open(path, "rb") as handle:
+            cur.copy_expert(
+                sql.SQL("copy bronze.{} ({}) from stdin with (format csv, header true)").format(
+                    sql.Identifier(parent), sql.SQL(", ").join(map(sql.Identifier, header))),
+                handle)
+            rows = cur.rowcount
+        cur.execute("delete from bronze.retired_partitions where partition_name = %s",
+                    (partition,))
     return rows

@@ -1,29 +1,16 @@
-"""Deterministic source data for a consumer-goods company selling in stores and online.
-
-The CRM exports customers as JSON lines (nested address); the ERP exports products,
-stores, orders and order lines as CSV with a header. History arrives as one batch per
-month (the initial backfill); ``next_day`` appends a daily batch. Every file is named
-``<source>__<entity>__<batch date>.<ext>`` and the folder keeps ``_generator.json`` with
-the seed, the dirt rates and the state the next batch continues from.
-
-Dirt is injected at configurable rates (``DirtRates``) and counted in the state file, so
-tests can check each kind is present at the rate asked for.
-"""
+"""The company's entities and how each batch changes them: customers sign up, change and
+leave (CRM), products are added and repriced, stores open, orders and their lines are
+placed and sometimes cancelled later (ERP). Every draw comes from the batch's ``rng``,
+seeded by (seed, batch date), so a folder is the same every time it is generated."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
 import random
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Callable
+from dataclasses import dataclass, field
 
-from runner.errors import WarehouseError
+from runner.core.generate.dirt import Dirt, DirtRates
 
-STATE_FILE = "_generator.json"
 FOUNDED = dt.date(2015, 3, 1)
 HISTORY_START = dt.date(2024, 1, 1)
 HISTORY_MONTHS = 24
@@ -77,43 +64,6 @@ LINE_COLUMNS = ["order_line_id", "order_id", "line_number", "product_id", "quant
 
 
 @dataclass
-class DirtRates:
-    """Share of eligible records that get each kind of dirt (0 turns a kind off)."""
-
-    missing_field: float = 0.01
-    exact_duplicate: float = 0.01
-    newer_duplicate: float = 0.01
-    bad_email: float = 0.03
-    bad_phone: float = 0.02
-    bad_quantity: float = 0.005
-    bad_price: float = 0.005
-    orphan_line: float = 0.005
-    bad_date: float = 0.005
-    messy_text: float = 0.05
-
-    @classmethod
-    def parse(cls, overrides: list[str], base: float | None = None) -> "DirtRates":
-        rates = cls() if base is None else cls(**{f.name: base for f in fields(cls)})
-        names = {f.name for f in fields(cls)}
-        for item in overrides:
-            name, _, value = item.partition("=")
-            name = name.strip().replace("-", "_")
-            if name not in names or not value:
-                raise WarehouseError(
-                    f"--dirt-rate {item!r}: expected KIND=RATE with KIND one of "
-                    f"{', '.join(sorted(names))}."
-                )
-            try:
-                rate = float(value)
-            except ValueError:
-                rate = -1.0
-            if not 0 <= rate <= 1:
-                raise WarehouseError(f"--dirt-rate {item!r}: RATE must be between 0 and 1.")
-            setattr(rates, name, rate)
-        return rates
-
-
-@dataclass
 class State:
     seed: int
     scale: float
@@ -144,59 +94,20 @@ def targets(scale: float) -> dict[str, int]:
 
 
 class Batch:
-    """Writes one batch's files and applies dirt; ``rng`` is seeded by (seed, batch date)."""
+    """One batch: its days, its random draws, its dirt and its files (``files`` writes
+    them: runner/core/generate/writers.py)."""
 
-    def __init__(self, folder: Path, state: State, date: dt.date, period_days: int):
-        self.folder = folder
+    def __init__(self, state: State, date: dt.date, period_days: int, files_for):
         self.state = state
         self.date = date
         self.period_start = date - dt.timedelta(days=period_days - 1)
         self.period_days = period_days
         self.rng = random.Random(f"{state.seed}:{date.isoformat()}")
-        self.rates = DirtRates(**state.dirt)
+        self.dirt = Dirt(self.rng, DirtRates(**state.dirt), state.dirt_counts, state.eligible_counts)
+        self.files = files_for(date, self.dirt)
         self.drift = date >= DRIFT_FROM
-        self.plans: dict[tuple[str, ...], list] = {}  # kinds -> [total rate, steps, offers]
         self.days = [(self.period_start + dt.timedelta(days=d)).isoformat()
                      for d in range(period_days)]
-
-    # -- dirt bookkeeping -------------------------------------------------------------
-    def pick(self, kinds: tuple[str, ...]) -> str | None:
-        """At most one kind of dirt for one record: each kind with its own rate."""
-        plan = self.plans.get(kinds)
-        if plan is None:
-            cumulative, steps = 0.0, []
-            for kind in kinds:
-                cumulative += getattr(self.rates, kind)
-                steps.append((kind, cumulative))
-            plan = self.plans[kinds] = [cumulative, steps, 0]
-        plan[2] += 1
-        draw = self.rng.random()
-        if draw >= plan[0]:
-            return None
-        for kind, bound in plan[1]:
-            if draw < bound:
-                self.state.dirt_counts[kind] = self.state.dirt_counts.get(kind, 0) + 1
-                return kind
-        return None
-
-    def dirty(self, kind: str) -> bool:
-        return self.pick((kind,)) is not None
-
-    def close(self) -> None:
-        """Add this batch's offers to the eligible counts (the denominators of the rates)."""
-        for kinds, (_, _, count) in self.plans.items():
-            for kind in kinds:
-                self.state.eligible_counts[kind] = self.state.eligible_counts.get(kind, 0) + count
-
-    def messy(self, text: str) -> str:
-        if not text or not self.dirty("messy_text"):
-            return text
-        shape = self.rng.randrange(3)
-        if shape == 0:
-            return f"  {text} "
-        if shape == 1:
-            return text.upper()
-        return "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(text))
 
     def timestamp(self) -> str:
         day = self.days[int(self.rng.random() * self.period_days)]
@@ -223,14 +134,6 @@ class Batch:
         mixed = (order_id * 0x9E3779B1 + self.state.seed * 0x85EBCA77) & 0xFFFFFFFF
         return mixed % customers + 1, (mixed >> 11) % stores + 1
 
-    def maybe_bad_date(self, value: str) -> str:
-        if not self.dirty("bad_date"):
-            return value
-        return self.rng.choice(
-            ["2031-07-04 10:00:00", "1999-12-31 23:59:59", "31/02/2024", "not a date"]
-        )
-
-    # -- customers (CRM, JSON lines) ------------------------------------------------------
     def created_at(self, number: int) -> str:
         """When the CRM first saw customer ``number``: a pure function of the number."""
         first, start, days = next(r for r in reversed(self.state.customer_ranges) if r[0] <= number)
@@ -245,7 +148,7 @@ class Batch:
         iso, spellings, calling, cities, _ = COUNTRIES[rng.randrange(len(COUNTRIES))]
         domain = rng.choice(("example.com", "mail.test", "post.example.org"))
         email = f"{first}.{last}{number}{'' if version == 0 else version}@{domain}".lower()
-        if self.dirty("bad_email"):
+        if self.dirt.dirty("bad_email"):
             email = rng.choice((
                 email.replace("@", "@@"), email.replace("@", " at "), email.split("@")[0],
                 email.replace("@", "@.") , f"{first} {last}@{domain}",
@@ -260,25 +163,25 @@ class Batch:
             f"(0{local[:3]}) {local[3:6]}-{local[6:]}",
             f"0{local[:3]}.{local[3:6]}.{local[6:]}",
         ))
-        if self.dirty("bad_phone"):
+        if self.dirt.dirty("bad_phone"):
             phone = rng.choice(("12345", "n/a", "+00 000", "phone me", "0" * 20))
         record = {
             "customer_id": f"CUST-{number:07d}",
-            "first_name": self.messy(first),
-            "last_name": self.messy(last),
+            "first_name": self.dirt.messy(first),
+            "last_name": self.dirt.messy(last),
             "email": email,
             "phone": phone,
             "address": {
                 "line1": f"{rng.randrange(1, 300)} {rng.choice(LAST_NAMES)} Street",
-                "city": self.messy(rng.choice(cities)),
+                "city": self.dirt.messy(rng.choice(cities)),
                 "postal_code": f"{rng.randrange(10000, 99999)}",
-                "country": self.messy(rng.choice(spellings)),
+                "country": self.dirt.messy(rng.choice(spellings)),
             },
-            "segment": self.messy(rng.choice(SEGMENTS)),
-            "created_at": created_at if version else self.maybe_bad_date(created_at),
+            "segment": self.dirt.messy(rng.choice(SEGMENTS)),
+            "created_at": created_at if version else self.dirt.bad_date(created_at),
             "updated_at": self.timestamp() if version else created_at,
         }
-        if self.dirty("missing_field"):
+        if self.dirt.dirty("missing_field"):
             record[self.rng.choice(("customer_id", "email", "created_at"))] = None
         if self.drift:
             record["loyalty_tier"] = rng.choice(("bronze", "silver", "gold"))
@@ -306,32 +209,7 @@ class Batch:
         for number in range(state.customers + 1, state.customers + new + 1):
             records.append(self.customer(number, 0))
         state.customers += new
-        lines = []
-        for record in records:
-            line = json.dumps(record, ensure_ascii=False)
-            lines.append(line)
-            if self.dirty("exact_duplicate"):
-                lines.append(line)
-            elif record.get("customer_id") and self.dirty("newer_duplicate"):
-                newer = dict(record, updated_at=f"{self.date.isoformat()} 23:59:59")
-                lines.append(json.dumps(newer, ensure_ascii=False))
-        self.write_text("crm", "customers", "jsonl", "\n".join(lines) + ("\n" if lines else ""))
-
-    # -- ERP (CSV) -------------------------------------------------------------------------
-    def write_csv(self, entity: str, header: list[str], rows: list[list]) -> None:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        duplicate = ("exact_duplicate",)
-        for row in rows:
-            writer.writerow(row)
-            if self.pick(duplicate):
-                writer.writerow(row)
-        self.write_text("erp", entity, "csv", buffer.getvalue())
-
-    def write_text(self, source: str, entity: str, ext: str, text: str) -> None:
-        path = self.folder / f"{source}__{entity}__{self.date.isoformat()}.{ext}"
-        path.write_text(text, encoding="utf-8")
+        self.files.jsonl("customers", records)
 
     def product_row(self, number: int) -> list:
         state = self.state
@@ -340,11 +218,11 @@ class Batch:
         brand = BRANDS[number % len(BRANDS)]
         name = f"{brand} {subcategory} {100 + number % 900}g"
         price = state.prices[str(number)]
-        if self.dirty("bad_price"):
+        if self.dirt.dirty("bad_price"):
             price = self.rng.choice((0, -price))
-        row = [f"P{number:05d}", f"SKU-{number:06d}", self.messy(name), category,
+        row = [f"P{number:05d}", f"SKU-{number:06d}", self.dirt.messy(name), category,
                subcategory, brand, f"{price:.2f}", "GBP", self.timestamp()]
-        if self.dirty("missing_field"):
+        if self.dirt.dirty("missing_field"):
             row[self.rng.choice((0, 2, 6))] = ""
         return row
 
@@ -363,7 +241,7 @@ class Batch:
                 state.categories[str(number)] = rng.choice(list(CATEGORIES))
             changed.append(number)
         state.products += new
-        self.write_csv("products", PRODUCT_COLUMNS, [self.product_row(n) for n in changed])
+        self.files.csv("products", PRODUCT_COLUMNS, [self.product_row(n) for n in changed])
 
     def write_stores(self, total: int) -> None:
         rows = []
@@ -374,13 +252,13 @@ class Batch:
             rows.append([
                 f"S{number:04d}",
                 f"{'Online ' + iso if online else city + ' ' + str(number)}",
-                "online" if online else self.messy("store"),
+                "online" if online else self.dirt.messy("store"),
                 "" if online else city,
                 spellings[0],
                 (FOUNDED + dt.timedelta(days=37 * number)).isoformat(),
             ])
         self.state.stores = total
-        self.write_csv("stores", STORE_COLUMNS, rows)
+        self.files.csv("stores", STORE_COLUMNS, rows)
 
     def write_orders(self, count: int, corrections: int) -> None:
         state, rng = self.state, self.rng
@@ -399,9 +277,9 @@ class Batch:
             currency = COUNTRIES[store % len(COUNTRIES)][4]
             if rand() < 0.2:
                 currency = currency.lower()
-            row = [order_id, f"CUST-{customer:07d}", f"S{store:04d}", self.maybe_bad_date(ts),
-                   STATUSES[int(rand() * len(STATUSES))], self.messy(currency), ts]
-            if self.dirty("missing_field"):
+            row = [order_id, f"CUST-{customer:07d}", f"S{store:04d}", self.dirt.bad_date(ts),
+                   STATUSES[int(rand() * len(STATUSES))], self.dirt.messy(currency), ts]
+            if self.dirt.dirty("missing_field"):
                 row[rng.choice((1, 2))] = ""
             if self.drift:
                 row.append(rng.choice(("", "", "SPRING10", "VIP5")))
@@ -414,7 +292,7 @@ class Batch:
                 discount = round(price * quantity * 0.1, 2) if rand() < 0.15 else 0
                 line = [state.order_lines, order_id, line_number, f"P{product:05d}", quantity,
                         f"{price:.2f}", f"{discount:.2f}", ts]
-                kind = self.pick(line_dirt)
+                kind = self.dirt.pick(line_dirt)
                 if kind == "bad_quantity":
                     line[4] = rng.choice((0, -1, -quantity))
                 elif kind == "bad_price":
@@ -437,107 +315,5 @@ class Batch:
                 row.append("")
             orders.append(row)
         state.orders += count
-        self.write_csv("orders", header, orders)
-        self.write_csv("order_lines", lines_header, lines)
-
-
-def _save(folder: Path, state: State) -> None:
-    (folder / STATE_FILE).write_text(json.dumps(asdict(state), indent=1, sort_keys=True) + "\n")
-
-
-def load_state(folder: Path) -> State:
-    path = folder / STATE_FILE
-    if not path.exists():
-        raise WarehouseError(
-            f"{folder} holds no generated data ({STATE_FILE} missing). Run "
-            f"`runner generate --out {folder}` first."
-        )
-    try:
-        saved = json.loads(path.read_text())
-    except ValueError as error:
-        raise WarehouseError(
-            f"{path} is not valid JSON ({error}), so no day can be added. Restore it from a "
-            "copy, or generate a new folder (`runner generate --out NEW_FOLDER`)."
-        ) from error
-    known = {item.name for item in fields(State)}
-    # A folder written by another version of the generator: its state lacks what a next
-    # day needs (the id ranges) or has fields this version does not know.
-    usable = (
-        isinstance(saved, dict)
-        and {"seed", "scale", "dirt"} <= set(saved) <= known
-        and (not saved.get("batches") or (saved.get("order_ranges") and saved.get("customer_ranges")))
-    )
-    if not usable:
-        raise WarehouseError(
-            f"{path} was written by another version of `runner generate`, so this version "
-            "cannot add days to it. Generate a new folder (`runner generate --out NEW_FOLDER`) "
-            "and load it into a fresh database."
-        )
-    return State(**saved)
-
-
-def month_ends(start: dt.date, months: int) -> list[tuple[dt.date, int]]:
-    out, first = [], start
-    for _ in range(months):
-        following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        out.append((following - dt.timedelta(days=1), (following - first).days))
-        first = following
-    return out
-
-
-def generate(
-    folder: Path,
-    *,
-    seed: int = 42,
-    scale: float = 0.01,
-    dirt: DirtRates | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> State:
-    """Write the two-year history as monthly batches into an empty ``folder``."""
-    if scale <= 0:
-        raise WarehouseError(f"--scale must be positive, got {scale}.")
-    folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.iterdir()):
-        raise WarehouseError(
-            f"{folder} is not empty. Use `runner generate --next-day --out {folder}` to add "
-            "a day, or choose an empty folder."
-        )
-    total = targets(scale)
-    state = State(seed=seed, scale=scale, dirt=asdict(dirt or DirtRates()))
-    months = month_ends(HISTORY_START, HISTORY_MONTHS)
-    for index, (date, days) in enumerate(months):
-        batch = Batch(folder, state, date, days)
-        if index == 0:
-            batch.write_stores(total["stores"])
-        # Customers sign up steadily; a fifth exist before the first month's orders.
-        new_customers = total["customers"] // 5 if index == 0 else (
-            total["customers"] * 4 // 5 // (HISTORY_MONTHS - 1))
-        batch.write_customers(new_customers, updates=state.customers // 100,
-                              deletions=state.customers // 1000)
-        new_products = total["products"] if index == 0 else 0
-        batch.write_products(new_products, changes=state.products // 50)
-        season = 1.0 + 0.25 * (date.month in (11, 12)) - 0.1 * (date.month in (1, 2))
-        batch.write_orders(round(total["orders"] / HISTORY_MONTHS * season),
-                           corrections=state.orders // 500)
-        batch.close()
-        state.batches.append(date.isoformat())
-        if progress:
-            progress(1)
-    _save(folder, state)
-    return state
-
-
-def next_day(folder: Path) -> tuple[State, dt.date]:
-    """Append the next day's batch: new orders, customer and product changes, a deletion."""
-    state = load_state(folder)
-    date = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
-    total = targets(state.scale)
-    batch = Batch(folder, state, date, 1)
-    batch.write_customers(max(1, total["customers"] // 730), updates=max(3, state.customers // 500),
-                          deletions=1)
-    batch.write_products(0, changes=max(2, state.products // 200))
-    batch.write_orders(max(5, total["orders"] // 730), corrections=max(1, state.orders // 5000))
-    batch.close()
-    state.batches.append(date.isoformat())
-    _save(folder, state)
-    return state, date
+        self.files.csv("orders", header, orders)
+        self.files.csv("order_lines", lines_header, lines)
