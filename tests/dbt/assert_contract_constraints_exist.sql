@@ -9,6 +9,9 @@
 {% set contracted = [
     ref('stg_crm__customers'), ref('stg_erp__products'), ref('stg_erp__stores'),
     ref('stg_erp__orders'), ref('stg_erp__order_lines'), ref('int_rejected_rows'),
+    ref('int_quality__customers_by_batch'), ref('int_quality__products_by_batch'),
+    ref('int_quality__stores_by_batch'), ref('int_quality__orders_by_batch'),
+    ref('int_quality__order_lines_by_batch'),
     ref('dim_date'), ref('dim_customers'), ref('dim_products'), ref('dim_stores'),
     ref('fct_orders'), ref('fct_order_lines'),
     ref('agg_sales_daily'), ref('agg_sales_monthly'), ref('agg_sales_product_monthly'),
