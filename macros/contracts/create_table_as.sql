@@ -65,6 +65,10 @@
                 {%- do clauses.append('alter column ' ~ column ~ ' set not null') -%}
             {%- endfor -%}
         {%- elif constraint['type'] in ('primary_key', 'unique') -%}
+            {#- On Citus a sharded table's keys must include its distribution column. -#}
+            {%- set sharded_by = distribution_column() -%}
+            {%- set columns = [sharded_by] + columns
+                if sharded_by and sharded_by not in columns else columns -%}
             {%- do clauses.append(named ~ constraint['type'] | replace('_', ' ')
                 ~ ' (' ~ columns | join(', ') ~ ')') -%}
         {%- elif constraint['type'] == 'check' -%}

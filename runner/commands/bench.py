@@ -45,8 +45,14 @@ def _among(text: str, option: str, values: list[float], scales: str) -> tuple[fl
 @click.option("--planner-hints-at", default=None,
               help="The scales (comma-separated) at which to A/B the planner hints "
                    "(macros/planner/planner_hint.sql): five more full-refresh builds each.")
+@click.option("--citus-dsn", default=None, metavar="DSN",
+              help="Also build on this Citus coordinator (a database named bench…, which is "
+                   "emptied first) and compare with the embedded server.")
+@click.option("--citus-at", default=None,
+              help="The scales (comma-separated) to build on the cluster (default: 1 when "
+                   "listed, else the largest scale).")
 def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: str | None,
-          planner_hints_at: str | None) -> None:
+          planner_hints_at: str | None, citus_dsn: str | None, citus_at: str | None) -> None:
     """Measure generation, load, build, incremental day, backup, restore and queries.
 
     Each scale runs in a fresh database; figures are ratios against plain tools
@@ -60,9 +66,12 @@ def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: 
     else:
         observed = _among(observability_at, "--observability-at", values, scales)
     hints_at = _among(planner_hints_at, "--planner-hints-at", values, scales) if planner_hints_at else ()
+    cluster = benchmark.citus_settings(citus_dsn) if citus_dsn else None
+    on_cluster = (_among(citus_at, "--citus-at", values, scales) if citus_at
+                  else (1.0 if 1.0 in values else max(values),))
     settings = ensure_server()
     results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True),
-                            mirror, observed, hints_at)
+                            mirror, observed, hints_at, cluster, on_cluster)
     command = "runner bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else f"runner bench --scales {scales}"
     table = benchmark.markdown(results, command, settings)
     if out:

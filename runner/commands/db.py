@@ -7,7 +7,7 @@ import subprocess
 
 import click
 
-from runner.core import dbt, embedded
+from runner.core import citus, dbt, embedded
 from runner.errors import WarehouseError
 from runner.settings import load_settings
 
@@ -67,12 +67,15 @@ def status() -> None:
     """
     settings = load_settings()
     if not settings.embedded:
-        conn = embedded.connect(settings)
-        with conn, conn.cursor() as cur:
+        with embedded.cursor(settings) as cur:
             cur.execute("show server_version")
             version = cur.fetchone()[0]
-        conn.close()
+            found = citus.cluster(cur)
         click.echo(f"external server {settings.safe_dsn()} (PostgreSQL {version}) reachable")
+        if found:
+            click.echo(f"citus:     {found.version}, coordinator {found.coordinator}, "
+                       f"{len(found.workers)} active worker(s): {', '.join(found.workers) or 'none'}")
+            show_citus_tables(found.tables)
         _show_leftovers(settings)
         return
     info = embedded.status(settings)
@@ -84,6 +87,14 @@ def status() -> None:
     click.echo(f"database:  {settings.dbname}")
     if info.running:
         _show_leftovers(settings)
+
+
+def show_citus_tables(tables) -> None:
+    """Each distributed or reference table: how it is spread and its size on all nodes."""
+    for table in tables:
+        spread = f"by {table.column}" if table.kind == "distributed" else "on every node"
+        click.echo(f"  {table.name:<34} {table.kind:<12} {spread:<14} "
+                   f"{table.shards:>4} shard(s) {human_size(table.size_bytes):>10}")
 
 
 def _show_leftovers(settings) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from runner.commands.db import human_size
+from runner.commands.db import human_size, show_citus_tables
+from runner.core import citus, embedded
 from runner.core import partitions as parts
 from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
@@ -50,6 +51,13 @@ def status() -> None:
         )
     for warning in parts.warnings_for(found):
         click.echo(f"warning: {warning}")
+    with embedded.cursor(load_settings()) as cur:
+        cluster = citus.cluster(cur)
+    if cluster and cluster.tables:
+        # Bronze stays on the coordinator; the sharded and reference tables' sizes are
+        # summed over every node (citus_total_relation_size).
+        click.echo("citus tables (size on all nodes):")
+        show_citus_tables(cluster.tables)
 
 
 @partitions.command()

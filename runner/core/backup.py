@@ -26,7 +26,7 @@ import psycopg2
 from psycopg2 import sql
 
 from runner import __version__
-from runner.core import embedded, names
+from runner.core import citus, embedded, names
 from runner.core.load import sha256_of
 from runner.errors import WarehouseError
 from runner.settings import Settings
@@ -168,6 +168,7 @@ def backup(
         raise WarehouseError(
             f"--label {label!r}: use up to 40 lower-case letters, digits and dashes."
         )
+    citus.require_single_server(settings, "backup")
     try:
         dest.mkdir(parents=True, exist_ok=True)
         probe = dest / f".write-test-{os.getpid()}"
@@ -626,6 +627,7 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     # The table of contents (the SQL pg_restore runs) is checked before anything runs; the
     # table data is hashed while pg_restore loads it into the new database.
     names.database(target, "--target-db")
+    citus.require_single_server(settings, "restore")
     _refuse_if_damaged(found, check_files(found, only=TOC), target)
     exists = database_exists(settings, target)
     if exists and not confirmed:

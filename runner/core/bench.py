@@ -469,19 +469,75 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
                                      f" ({f['planner_hints'][i]['models']} models), "
                                      f"{f['planner_hints'][i]['on_s'] / f['planner_hints'][i]['off_s']:.2f}")
                 if "planner_hints" in f else "-")
+    if any("citus" in r.figures for r in results):
+        row("Citus cluster: full build / incremental day (s), ÷ one server",
+            lambda f: (f"{_s(f['citus']['full_build_s'])} / {_s(f['citus']['incremental_s'])}, "
+                       f"{f['citus']['full_build_s'] / f['full_build_s']:.2f} / "
+                       f"{f['citus']['incremental_s'] / f['incremental_s']:.2f}")
+            if "citus" in f else "-")
     row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
     header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
     return header + "\n".join(lines) + "\n"
 
 
+def _on_citus(cluster: Settings, scale: float, work: Path, say) -> dict:
+    """The same data's full build and incremental day on a Citus cluster, in a database
+    the benchmark empties first (its name starts with ``bench``)."""
+    say(f"scale {scale}: Citus cluster {cluster.safe_dsn()}")
+    with embedded.cursor(cluster) as cur:
+        for layer in ("bronze", "silver", "snapshots", "gold", "audit", "test_failures"):
+            cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(layer)))
+    landing = work / "landing_citus"
+    shutil.rmtree(landing, ignore_errors=True)
+    gen.generate(landing, seed=42, scale=scale)
+    loader.load(cluster, landing)
+    outcome, full = _timed(builder.run_build, cluster, [], freshness=True)
+    if outcome.build_returncode != 0:
+        raise RuntimeError(f"the Citus build failed at scale {scale}")
+    started = time.perf_counter()
+    gen.next_day(landing)
+    loader.load(cluster, landing)
+    outcome = builder.run_build(cluster, [], freshness=True)
+    day = time.perf_counter() - started
+    if outcome.build_returncode != 0:
+        raise RuntimeError(f"the Citus incremental day failed at scale {scale}")
+    shutil.rmtree(landing, ignore_errors=True)
+    return {"full_build_s": full, "incremental_s": day}
+
+
+def citus_settings(dsn: str) -> Settings:
+    """Settings for ``--citus-dsn``: a Citus coordinator's database named bench…, which the
+    benchmark may empty."""
+    from runner.core import citus
+    from runner.settings import load_settings
+
+    cluster = load_settings({**os.environ, "WAREHOUSE_DSN": dsn})
+    if not cluster.dbname.startswith("bench"):
+        raise WarehouseError(
+            f"--citus-dsn names database {cluster.dbname!r}: the benchmark empties the "
+            "database it builds in, so give it one whose name starts with `bench` (create it "
+            "on every node with the citus extension, as docs/scaling-out.md shows)."
+        )
+    with embedded.cursor(cluster) as cur:
+        if not citus.extension_version(cur):
+            raise WarehouseError(f"--citus-dsn {cluster.safe_dsn()} has no citus extension.")
+    return cluster
+
+
 def run(settings: Settings, scales: list[float], say, mirror: Path | None = None,
-        observability_at: tuple[float, ...] = (), hints_at: tuple[float, ...] = ()) -> list[ScaleResult]:
+        observability_at: tuple[float, ...] = (), hints_at: tuple[float, ...] = (),
+        citus: Settings | None = None, citus_at: tuple[float, ...] = ()) -> list[ScaleResult]:
     """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`,
-    the planner hints' A/B only at `hints_at`."""
+    the planner hints' A/B only at `hints_at`, the Citus cluster only at `citus_at`."""
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
     try:
-        return [run_scale(settings, scale, work, say, mirror if scale in observability_at else None,
-                          scale in hints_at)
-                for scale in scales]
+        results = []
+        for scale in scales:
+            result = run_scale(settings, scale, work, say,
+                               mirror if scale in observability_at else None, scale in hints_at)
+            if citus is not None and scale in citus_at:
+                result.figures["citus"] = _on_citus(citus, scale, work, say)
+            results.append(result)
+        return results
     finally:
         shutil.rmtree(work, ignore_errors=True)

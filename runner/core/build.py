@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from psycopg2 import sql
 
-from runner.core import dbt, embedded, observe
+from runner.core import citus, dbt, embedded, observe
 from runner.core.backup import die_with_parent
 from runner.errors import WarehouseError
 from runner.settings import Settings
@@ -239,6 +239,11 @@ def layer_rows(settings: Settings) -> dict[str, int]:
     whole; the build analyzes what it rebuilds), counted where a table has none yet."""
     rows = {}
     with embedded.cursor(settings) as cur:
+        # On Citus the coordinator's statistics do not cover the rows on the workers.
+        sharded = set()
+        if citus.extension_version(cur):
+            cur.execute("select logicalrelid::regclass::text from pg_dist_partition")
+            sharded = {row[0] for row in cur.fetchall()}
         for layer in ("bronze", "silver", "snapshots", "gold"):
             schema = settings.layer_schema(layer)
             cur.execute(
@@ -249,7 +254,7 @@ def layer_rows(settings: Settings) -> dict[str, int]:
             for name, estimate in cur.fetchall():
                 if layer == "bronze" and name in BRONZE_BOOKKEEPING:
                     continue
-                if estimate < 0:  # never analyzed
+                if estimate < 0 or f"{schema}.{name}" in sharded:  # never analyzed, or sharded
                     cur.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name)))
                     estimate = cur.fetchone()[0]
                 total += int(estimate)

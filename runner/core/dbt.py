@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runner.core import citus
 from runner.errors import WarehouseError
 from runner.settings import Settings
 
@@ -145,6 +146,8 @@ def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> 
     env.setdefault("DO_NOT_TRACK", "1")
     # The Elementary anomaly tests are enabled only when its package is there to run them.
     env.setdefault("WAREHOUSE_OBSERVABILITY", "on" if elementary_present(settings) else "off")
+    # On Citus the models with meta.distribution are distributed (macros/citus/citus.sql).
+    env["WAREHOUSE_CITUS"] = "on" if citus.enabled(settings) else "off"
     salt = env.pop("WAREHOUSE_PII_SALT", None)
     if salt:
         # A session setting, not an env_var(): dbt would write it into compiled SQL.

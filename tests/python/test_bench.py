@@ -41,3 +41,11 @@ def test_bench_reports_every_figure(warehouse_env, tmp_path):
     # The full build replayed the batches into the snapshots, and the split shows its time.
     split = next(row for row in table_rows if "of which snapshot replay" in row)
     assert float(split.split("|")[2].split("/")[0]) > 0, split
+
+
+def test_bench_refuses_a_citus_database_it_may_not_empty(run_cli):
+    """The cluster's database is emptied by the benchmark: only one named bench… is taken."""
+    result = run_cli("bench", "--scales", "0.01",
+                     "--citus-dsn", "postgresql://etl@127.0.0.1:1/warehouse")
+    assert result.exit_code == 1
+    assert "give it one whose name starts with `bench`" in result.output

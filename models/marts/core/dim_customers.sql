@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized='table' if citus_enabled() else 'incremental',
         unique_key='customer_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail'

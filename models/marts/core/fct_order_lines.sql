@@ -67,8 +67,12 @@ dim_stores as not materialized (
             on order_lines.order_id = orders.order_id
         where orders._load_order > {{ previous_run_value('max(order_load_order)') }}
         union
+        -- An anti-join rather than `not exists`: Citus cannot correlate a local table
+        -- with a distributed one; PostgreSQL plans both the same.
         select order_lines.order_line_id
         from order_lines
+        left join {{ this }} as previous_run
+            on order_lines.order_line_id = previous_run.order_line_id
         where
             order_lines.product_id in (
                 select dim_products.product_id from dim_products
@@ -76,10 +80,7 @@ dim_stores as not materialized (
                     dim_products.source_load_order
                     > {{ previous_run_value('max(source_load_order)') }}
             )
-            and not exists (
-                select from {{ this }} as previous_run
-                where previous_run.order_line_id = order_lines.order_line_id
-            )
+            and previous_run.order_line_id is null
         union
         select previous_run.order_line_id
         from {{ this }} as previous_run
