@@ -122,7 +122,7 @@ def demo(scale: float, yes: bool, wait: float, verbose: bool) -> None:
     warn_demo_salt()
     click.echo("runner demo: database, sample data, load, then every layer with its tests")
     settings = role_setup.as_transformer(ensure_server())
-    phase("database", settings.safe_dsn())
+    phase("database", f"{'embedded' if settings.embedded else 'external'} {settings.safe_dsn()}")
     landing = resolve_landing(None)
     if not landing.exists() or not any(landing.iterdir()):
         began = time.perf_counter()
