@@ -20,7 +20,8 @@ from runner.core import embedded
 
 FIXTURE = Path(__file__).parent / "fixtures" / "generic_tests"
 GENERIC = PROJECT_DIR / "tests" / "dbt" / "generic"
-CONTRACT_MACROS = PROJECT_DIR / "macros" / "contracts"
+# The contract macro and the macros it calls (planner hints, the Citus distribution column).
+CONTRACT_MACROS = [PROJECT_DIR / "macros" / folder for folder in ("contracts", "planner", "citus")]
 TESTS = sorted(path.stem for path in GENERIC.glob("*.sql"))
 
 
@@ -29,7 +30,8 @@ def results(database, tmp_path_factory):
     project = tmp_path_factory.mktemp("proof")
     shutil.copytree(FIXTURE, project, dirs_exist_ok=True)
     shutil.copytree(GENERIC, project / "tests" / "generic")
-    shutil.copytree(CONTRACT_MACROS, project / "macros" / "contracts")
+    for folder in CONTRACT_MACROS:
+        shutil.copytree(folder, project / "macros" / folder.name)
     conn = embedded.connect(database)
     with conn, conn.cursor() as cur:
         cur.execute("create schema if not exists public_audit")
