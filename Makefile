@@ -11,14 +11,18 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# pip's output goes to $(VENV)/install.log; its end is printed when the install fails.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade 'pip>=24'
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@echo "installing the pinned dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(BIN)/python -m pip install --disable-pip-version-check --upgrade 'pip>=24' && \
+	   $(BIN)/python -m pip install --disable-pip-version-check -c constraints.txt -e '.[dev]'; \
+	 } > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; \
+	   echo "make: the install failed (above: the end of $(VENV)/install.log)"; exit 1; }
 	@touch $(STAMP)
 
 demo: install
-	$(BIN)/runner demo
+	@$(BIN)/runner demo
 
 test: install lint pytest
 	@echo 'make test: lint and tests passed'
