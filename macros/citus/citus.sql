@@ -10,9 +10,14 @@
     {{ return(env_var('WAREHOUSE_CITUS', 'off') == 'on') }}
 {% endmacro %}
 
+{#- The model's meta.distribution ({column: ...} or 'reference'), or none. -#}
+{% macro distribution_spec(node=model) %}
+    {{ return((node.config.get('meta') or {}).get('distribution')) }}
+{% endmacro %}
+
 {#- The model's distribution column, or none (reference or local tables). -#}
 {% macro distribution_column(node=model) %}
-    {%- set spec = (node.config.get('meta') or {}).get('distribution') -%}
+    {%- set spec = distribution_spec(node) -%}
     {{ return(spec.get('column') if citus_enabled() and spec is mapping else none) }}
 {% endmacro %}
 
@@ -21,7 +26,7 @@
     a full build never leaves it local. An incremental run finds it distributed already.
 -#}
 {% macro distribute() %}
-    {%- set spec = (model.config.get('meta') or {}).get('distribution') -%}
+    {%- set spec = distribution_spec() -%}
     {%- if not (execute and citus_enabled() and spec) -%}
         {{ return('') }}
     {%- endif -%}
@@ -46,7 +51,7 @@
     commands after it (distributing, analyze, grants).
 -#}
 {% macro citus_before_build() %}
-    {%- if citus_enabled() and (model.config.get('meta') or {}).get('distribution') -%}
+    {%- if citus_enabled() and distribution_spec() -%}
         set local citus.enable_local_execution to off
     {%- endif -%}
 {% endmacro %}

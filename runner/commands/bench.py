@@ -61,14 +61,15 @@ def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: 
     Example: runner bench --scales 0.1,1 --planner-hints-at 1 --out BENCHMARKS.md
     """
     values = parse_scales(scales)
-    if observability_at is None:
-        observed = (1.0 if 1.0 in values else max(values),)
-    else:
-        observed = _among(observability_at, "--observability-at", values, scales)
-    hints_at = _among(planner_hints_at, "--planner-hints-at", values, scales) if planner_hints_at else ()
+    default_at = (1.0 if 1.0 in values else max(values),)
+
+    def at(text: str | None, option: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        return _among(text, option, values, scales) if text else default
+
+    observed = at(observability_at, "--observability-at", default_at)
+    hints_at = at(planner_hints_at, "--planner-hints-at", ())
+    on_cluster = at(citus_at, "--citus-at", default_at)
     cluster = benchmark.citus_settings(citus_dsn) if citus_dsn else None
-    on_cluster = (_among(citus_at, "--citus-at", values, scales) if citus_at
-                  else (1.0 if 1.0 in values else max(values),))
     settings = ensure_server()
     results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True),
                             mirror, observed, hints_at, cluster, on_cluster)

@@ -39,7 +39,8 @@ def status() -> None:
 
     Example: runner partitions status
     """
-    found = parts.partitions(load_settings())
+    settings = load_settings()
+    found = parts.partitions(settings)
     if not found:
         click.echo("no partitioned tables yet: run `runner load` or `runner partitions setup`")
         return
@@ -51,7 +52,7 @@ def status() -> None:
         )
     for warning in parts.warnings_for(found):
         click.echo(f"warning: {warning}")
-    with embedded.cursor(load_settings()) as cur:
+    with embedded.cursor(settings) as cur:
         cluster = citus.cluster(cur)
     if cluster and cluster.tables:
         # Bronze stays on the coordinator; the sharded and reference tables' sizes are

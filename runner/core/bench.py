@@ -24,11 +24,11 @@ from psycopg2 import sql
 from runner import __version__
 from runner.core import backup as backups
 from runner.core import build as builder
-from runner.core import dbt, embedded
+from runner.core import citus, dbt, embedded
 from runner.core import generate as gen
 from runner.core import load as loader
 from runner.errors import WarehouseError
-from runner.settings import Settings
+from runner.settings import Settings, load_settings
 
 QUERIES = {
     "revenue by region and month": (
@@ -508,9 +508,6 @@ def _on_citus(cluster: Settings, scale: float, work: Path, say) -> dict:
 def citus_settings(dsn: str) -> Settings:
     """Settings for ``--citus-dsn``: a Citus coordinator's database named bench…, which the
     benchmark may empty."""
-    from runner.core import citus
-    from runner.settings import load_settings
-
     cluster = load_settings({**os.environ, "WAREHOUSE_DSN": dsn})
     if not cluster.dbname.startswith("bench"):
         raise WarehouseError(
@@ -526,7 +523,7 @@ def citus_settings(dsn: str) -> Settings:
 
 def run(settings: Settings, scales: list[float], say, mirror: Path | None = None,
         observability_at: tuple[float, ...] = (), hints_at: tuple[float, ...] = (),
-        citus: Settings | None = None, citus_at: tuple[float, ...] = ()) -> list[ScaleResult]:
+        cluster: Settings | None = None, citus_at: tuple[float, ...] = ()) -> list[ScaleResult]:
     """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`,
     the planner hints' A/B only at `hints_at`, the Citus cluster only at `citus_at`."""
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
@@ -535,8 +532,8 @@ def run(settings: Settings, scales: list[float], say, mirror: Path | None = None
         for scale in scales:
             result = run_scale(settings, scale, work, say,
                                mirror if scale in observability_at else None, scale in hints_at)
-            if citus is not None and scale in citus_at:
-                result.figures["citus"] = _on_citus(citus, scale, work, say)
+            if cluster is not None and scale in citus_at:
+                result.figures["citus"] = _on_citus(cluster, scale, work, say)
             results.append(result)
         return results
     finally:

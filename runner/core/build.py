@@ -37,8 +37,6 @@ class BuildOutcome:
     late: list[str] = field(default_factory=list)
     # Per dbt invocation (freshness, inputs, build): seconds, and of them Elementary's hooks.
     invocations: dict = field(default_factory=dict)
-    # Per layer (silver, gold, tests, ...): nodes, statuses, seconds (runner/core/progress.py).
-    layers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -226,8 +224,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # itself failed); the build still ran so analysts get what did arrive.
     freshness_ok = outcome.get("freshness_ok") is not False
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
-                        outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}),
-                        outcome.get("layers", {}))
+                        outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))
 
 
 # The loader's own tables in bronze, not source data.

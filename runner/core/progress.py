@@ -26,7 +26,7 @@ def layer_of(resource_type: str, unique_id: str, path: str) -> str:
         return "tests"
     if resource_type == "snapshot":
         return "snapshots"
-    if not unique_id.split(".")[1:2] == ["warehouse"]:
+    if unique_id.split(".")[1] != "warehouse":
         return "observability"
     return "gold" if path.startswith("marts/") else "silver"
 
@@ -55,8 +55,6 @@ class DbtProgress:
 
     def __call__(self, msg) -> None:
         info = msg.info
-        if info.level in ("info", "warn", "error"):
-            self.log.write(ANSI.sub("", info.msg) + "\n")
         if info.name == "LogStartLine":
             if msg.data.index == 1:  # a new dbt invocation: count its nodes afresh
                 self._clear_counter()
@@ -70,6 +68,7 @@ class DbtProgress:
                 self._clear_counter()
                 print(ANSI.sub("", info.msg), file=sys.stderr, flush=True)
         if info.level in ("info", "warn", "error"):
+            self.log.write(ANSI.sub("", info.msg) + "\n")
             self._after_error = info.level == "error"
 
     def _finished(self, node) -> None:
@@ -91,15 +90,14 @@ class DbtProgress:
             self._counter_shown = False
 
     def layers(self) -> dict[str, dict]:
-        """Per layer: node count, wall-clock span, statuses, and the warned/failed names."""
+        """Per layer: wall-clock span, statuses, and the warned/failed names."""
         self._clear_counter()
         out: dict[str, dict] = {}
         for node in self.nodes.values():
-            layer = out.setdefault(node["layer"], {"nodes": 0, "statuses": Counter(),
-                                                   "start": None, "end": None, "named": {}})
-            layer["nodes"] += 1
+            layer = out.setdefault(node["layer"], {"statuses": Counter(), "start": None,
+                                                   "end": None, "named": {}})
             layer["statuses"][node["status"]] += 1
-            if node["status"] in ("warn", "fail", "error", "skipped"):
+            if node["status"] in ("warn", "fail", "error"):
                 layer["named"].setdefault(node["status"], []).append(node["name"])
             if node["span"]:
                 start, end = node["span"]
@@ -107,8 +105,6 @@ class DbtProgress:
                 layer["end"] = max(end, layer["end"] or end)
         for layer in out.values():
             layer["seconds"] = (layer["end"] - layer["start"]) if layer["start"] else None
-            layer["statuses"] = dict(layer["statuses"])
-            del layer["start"], layer["end"]
         return out
 
     def close(self) -> None:

@@ -104,7 +104,6 @@ def main(spec_path: str) -> int:
                      "replay_s": 0.0, "build_returncode": None}
 
     def finish(code: int) -> int:
-        outcome["layers"] = progress.layers()
         progress.close()
         Path(spec["result_path"]).write_text(json.dumps(outcome))
         return code

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -55,7 +56,7 @@ def generate(
     state = State(seed=seed, scale=scale, dirt=asdict(dirt or DirtRates()))
     months = month_ends(HISTORY_START, HISTORY_MONTHS)
     for index, (date, days) in enumerate(months):
-        batch = Batch(state, date, days, lambda day, dirt: BatchFiles(folder, day, dirt))
+        batch = Batch(state, date, days, partial(BatchFiles, folder))
         if index == 0:
             batch.write_stores(total["stores"])
         # Customers sign up steadily; a fifth exist before the first month's orders.
@@ -81,7 +82,7 @@ def next_day(folder: Path) -> tuple[State, dt.date]:
     state = load_state(folder)
     date = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     total = targets(state.scale)
-    batch = Batch(state, date, 1, lambda day, dirt: BatchFiles(folder, day, dirt))
+    batch = Batch(state, date, 1, partial(BatchFiles, folder))
     batch.write_customers(max(1, total["customers"] // 730), updates=max(3, state.customers // 500),
                           deletions=1)
     batch.write_products(0, changes=max(2, state.products // 200))
