@@ -70,13 +70,15 @@ def _timed(function, *args, **kwargs):
     return value, time.perf_counter() - started
 
 
-def _admin(settings: Settings, statement: str, database: str) -> None:
-    """Run ``statement`` (with one ``{}`` for the database's name) on the server."""
+def _admin(settings: Settings, statement: str, *databases: str, literal: bool = False) -> None:
+    """Run ``statement`` on the server, each ``{}`` a database's name (quoted as an
+    identifier, or as a value with ``literal``)."""
+    quote = sql.Literal if literal else sql.Identifier
     conn = embedded.connect(settings, "postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL(statement).format(sql.Identifier(database)))
+            cur.execute(sql.SQL(statement).format(*map(quote, databases)))
     finally:
         conn.close()
 
@@ -160,6 +162,111 @@ def _sizes(settings: Settings) -> dict[str, int]:
             return dict(cur.fetchall())
     finally:
         conn.close()
+
+
+def _slowest_nodes(settings: Settings, count: int = 10) -> list[tuple[str, float, float]]:
+    """The build's ``count`` slowest nodes: (name, seconds, share of all node time)."""
+    times = _node_seconds(settings)
+    total = sum(times.values()) or 1.0
+    slowest = sorted(times.items(), key=lambda item: item[1], reverse=True)[:count]
+    return [(unique_id.split(".")[2], seconds, seconds / total) for unique_id, seconds in slowest]
+
+
+def _replayed_statements(settings: Settings) -> tuple[list[str], list[tuple[str, str]]]:
+    """The statements the last build executed, in the order its nodes finished: each model's
+    DDL as dbt wrote it under target/run/ (creating the final relation, not dbt's temporary
+    one), each test's query counted as dbt counts it, each hook's SQL. Also the models'
+    (schema, name), which the replay drops first."""
+    target = settings.project_dir / "target"
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+    statements, models = [], []
+    for result in results:
+        kind = result["unique_id"].split(".")[0]
+        node = nodes.get(result["unique_id"])
+        if result["status"] in ("error", "skipped") or node is None:
+            continue
+        if kind == "model":
+            ddl = (target / "run" / node["package_name"] / node["original_file_path"]).read_text()
+            statements.append(ddl.replace('__dbt_tmp"', '"'))
+            models.append((node["schema"], node["alias"]))
+        elif kind == "test":
+            statements.append(f"select count(*) from ({result['compiled_code']}) as replayed_test")
+        elif kind == "operation" and result.get("compiled_code"):
+            statements.append(result["compiled_code"])
+    return statements, models
+
+
+def _replay_without_dbt(settings: Settings, work: Path) -> dict:
+    """The build's statements replayed through one psql session, each in its own
+    transaction as dbt runs them, on a copy of the built database (under the database's own
+    name, so the statements run as written; the built one waits renamed) whose models are
+    dropped first: what the same SQL costs without dbt and the runner."""
+    statements, models = _replayed_statements(settings)
+    built = f"{settings.dbname}_built"
+    _admin(settings, "select pg_terminate_backend(pid) from pg_stat_activity "
+                     "where datname = {} and pid <> pg_backend_pid()",
+           settings.dbname, literal=True)
+    _admin(settings, "alter database {} rename to {}", settings.dbname, built)
+    try:
+        _admin(settings, "create database {} template {} strategy file_copy", settings.dbname, built)
+        with embedded.cursor(settings) as cur:
+            for schema, name in models:
+                cur.execute("select relkind from pg_class where oid = to_regclass(%s)",
+                            (f'"{schema}"."{name}"',))
+                found = cur.fetchone()
+                if found:
+                    kind = sql.SQL("view" if found[0] == "v" else "table")
+                    cur.execute(sql.SQL("drop {} if exists {} cascade")
+                                .format(kind, sql.Identifier(schema, name)))
+        script = work / "replay.sql"
+        script.write_text("".join(f"begin;\n{statement};\ncommit;\n" for statement in statements))
+        seconds = _timed_tool([str(embedded.bin_path("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                               "-o", os.devnull, "-f", str(script)],
+                              {**os.environ, **settings.libpq_env(),
+                               "PGOPTIONS": "-c client_min_messages=warning"})
+        return {"replay_s": seconds, "statements": len(statements)}
+    finally:
+        _admin(settings, "drop database if exists {} with (force)", settings.dbname)
+        _admin(settings, "alter database {} rename to {}", built, settings.dbname)
+
+
+def _floor(settings: Settings) -> float:
+    """What PostgreSQL needs to move the order lines once: read bronze's lines joined to
+    their orders and write a table as wide as fct_order_lines (23 columns), no cleaning."""
+    with embedded.cursor(settings) as cur:
+        cur.execute("drop table if exists public.bench_floor")
+    started = time.perf_counter()
+    with embedded.cursor(settings) as cur:
+        cur.execute("""
+            create table public.bench_floor as
+            select lines.*, orders.customer_id, orders.store_id, orders.order_ts, orders.status,
+                orders.currency, orders.promo_code, orders.updated_at as order_updated_at,
+                orders._batch_date as order_batch_date, orders._load_order as order_load_order,
+                orders._loaded_at as order_loaded_at, orders._source_file as order_source_file
+            from bronze.erp_order_lines as lines
+            inner join bronze.erp_orders as orders on orders.order_id = lines.order_id""")
+    seconds = time.perf_counter() - started
+    with embedded.cursor(settings) as cur:
+        cur.execute("drop table public.bench_floor")
+    return seconds
+
+
+def _table_sizes(settings: Settings) -> list[tuple[str, int, int, int]]:
+    """Every silver, snapshot and gold table: (name, exact rows, bytes with indexes and
+    TOAST, of which indexes), largest first."""
+    with embedded.cursor(settings) as cur:
+        cur.execute("""
+            select n.nspname, c.relname, pg_total_relation_size(c.oid), pg_indexes_size(c.oid)
+            from pg_class as c inner join pg_namespace as n on n.oid = c.relnamespace
+            where c.relkind = 'r' and n.nspname in ('silver', 'snapshots', 'gold')
+            order by 3 desc""")
+        tables = cur.fetchall()
+        sizes = []
+        for schema, name, total, indexes in tables:
+            cur.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, name)))
+            sizes.append((f"{schema}.{name}", cur.fetchone()[0], total, indexes))
+    return sizes
 
 
 def _timed_tool(args: list[str], env: dict) -> float:
@@ -319,6 +426,12 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
     # the node times.
     fig["layers_s"]["replay"] = outcome.replay_s
     fig["end_to_end_s"] = fig["generate_s"] + fig["load_s"] + fig["full_build_s"]
+    fig["build_invocation_s"] = outcome.invocations.get("build", {}).get("seconds") or 0.0
+    fig["slowest_nodes"] = _slowest_nodes(settings)
+    say(f"scale {scale}: the build's SQL replayed without dbt, and the floor")
+    fig["replay"] = _replay_without_dbt(settings, work)
+    fig["floor_s"] = _floor(settings)
+    fig["table_sizes"] = _table_sizes(settings)
 
     say(f"scale {scale}: incremental day")
     started = time.perf_counter()
@@ -422,6 +535,12 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
     row("  of which snapshot replay with its inputs (s, wall) / silver / gold / tests "
         "(s, node time)",
         lambda f: " / ".join(_s(f["layers_s"].get(k, 0)) for k in ("replay", "silver", "gold", "tests")))
+    row("dbt build invocation (s) / the same SQL replayed without dbt (s), ratio",
+        lambda f: (f"{_s(f['build_invocation_s'])} / {_s(f['replay']['replay_s'])}, "
+                   f"{f['build_invocation_s'] / f['replay']['replay_s']:.2f}"),
+        Target("≤ 1.15", lambda f: f["build_invocation_s"] / f["replay"]["replay_s"] <= 1.15))
+    row("floor: one statement moving the order lines (s); full build ÷ floor",
+        lambda f: f"{f['floor_s']:.2f}; {f['full_build_s'] / f['floor_s']:.0f}x")
     smallest = min(results, key=lambda r: r.scale).figures
 
     def growth(f: dict) -> float:
@@ -477,7 +596,20 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
             if "citus" in f else "-")
     row("peak memory, runner or a child (MiB)", lambda f: f"{f['peak_rss_mb']:.0f}")
     header = (f"Command: `{command}`\n\nMachine: {machine()}\n\nVersions: {versions(settings)}\n\n")
-    return header + "\n".join(lines) + "\n"
+    return header + "\n".join(lines) + "\n" + "".join(_where_time_and_space_go(r) for r in results)
+
+
+def _where_time_and_space_go(result: ScaleResult) -> str:
+    """The full build's ten slowest nodes and every table's size per row, at one scale."""
+    fig = result.figures
+    lines = [f"\n### Scale {result.scale}: the full build's ten slowest nodes\n",
+             "| node | seconds | share of node time |", "|---|---|---|"]
+    lines += [f"| {name} | {seconds:.2f} | {share:.0%} |" for name, seconds, share in fig["slowest_nodes"]]
+    lines += [f"\n### Scale {result.scale}: tables after the full build\n",
+              "| table | rows | MiB | of which indexes | bytes per row |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {rows:,} | {total / 2**20:.1f} | {indexes / 2**20:.1f} | "
+              f"{total / rows if rows else 0:,.0f} |" for name, rows, total, indexes in fig["table_sizes"]]
+    return "\n".join(lines) + "\n"
 
 
 def _on_citus(cluster: Settings, scale: float, work: Path, say) -> dict:

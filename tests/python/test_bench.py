@@ -38,6 +38,18 @@ def test_bench_reports_every_figure(warehouse_env, tmp_path):
     for intent in ("one_pass_sorted_aggregate", "sequential_reads", "cheap_parallel_rows"):
         hinted = next(row for row in table_rows if f"planner hint `{intent}`" in row)
         assert "(0 models)" not in hinted and " / " in hinted, hinted
+    # The build's SQL was replayed without dbt (every model and test) and the floor measured.
+    replay = next(row for row in table_rows if "replayed without dbt" in row)
+    build_s, replay_s = (float(part) for part in replay.split("|")[2].split(",")[0].split("/"))
+    assert build_s > 0 and replay_s > 0, replay
+    floor = next(row for row in table_rows if row.startswith("| floor: one statement"))
+    assert float(floor.split("|")[2].split(";")[0]) > 0, floor
+    # The slowest nodes and every gold table's size per row are listed.
+    assert "### Scale 0.01: the full build's ten slowest nodes" in text
+    assert len([row for row in table_rows if row.endswith("% |")]) == 10
+    for table in ("gold.fct_order_lines", "gold.dim_customers", "silver.stg_erp__orders"):
+        sized = next(row for row in table_rows if row.startswith(f"| {table} |"))
+        assert int(sized.split("|")[2].replace(",", "")) > 0, sized
     # The full build replayed the batches into the snapshots, and the split shows its time.
     split = next(row for row in table_rows if "of which snapshot replay" in row)
     assert float(split.split("|")[2].split("/")[0]) > 0, split
