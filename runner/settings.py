@@ -162,6 +162,15 @@ def schema_prefix(env) -> str:
     return prefix
 
 
+def lock_timeout_seconds(env=None) -> int:
+    """How long a step waits for a lock another session holds before it gives up with an
+    error (WAREHOUSE_LOCK_TIMEOUT, seconds; default 60)."""
+    value = (os.environ if env is None else env).get("WAREHOUSE_LOCK_TIMEOUT", "60")
+    if not value.isdigit() or not 0 < int(value) <= 86400:
+        raise WarehouseError(f"WAREHOUSE_LOCK_TIMEOUT {value!r}: give whole seconds from 1 to 86400.")
+    return int(value)
+
+
 def _port(value, where: str) -> int:
     try:
         port = int(value)
@@ -179,6 +188,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.target != "prod":
         schema_prefix(os.environ if environ is None else environ)
     names.checked(settings.target, "WAREHOUSE_TARGET")
+    # Checked here, before any command starts work, not when a long step first needs it.
+    lock_timeout_seconds(os.environ if environ is None else environ)
     return settings
 
 

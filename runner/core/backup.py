@@ -29,7 +29,7 @@ from runner import __version__
 from runner.core import citus, embedded, names
 from runner.core.load import sha256_of
 from runner.errors import WarehouseError
-from runner.settings import Settings
+from runner.settings import Settings, lock_timeout_seconds
 
 MANIFEST = "manifest.json"
 VERIFICATION = "verification.json"
@@ -40,19 +40,11 @@ SCRATCH = re.compile(r"^(?P<target>[a-z_][a-z0-9_]*)__restoring_\d{14}$|^verify_
 IGNORABLE_ON_OLDER_SERVER = 'unrecognized configuration parameter "transaction_timeout"'
 FINISHED_TABLE_DATA = re.compile(r"finished item (\d+) TABLE DATA ")
 LISTED_TABLE_DATA = re.compile(r"^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) ", re.MULTILINE)
+LISTED_OWNER = re.compile(r"^\d+; \d+ \d+ .* (\S+)$", re.MULTILINE)  # an item's last word
 TOC = "toc.dat"  # the dump's table of contents: every SQL statement pg_restore runs
 DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
 
 Progress = Callable[[str], None]
-
-
-def lock_timeout_seconds() -> int:
-    """How long a backup or restore waits for a lock another session holds before it gives
-    up with an error (WAREHOUSE_LOCK_TIMEOUT, seconds; default 60)."""
-    value = os.environ.get("WAREHOUSE_LOCK_TIMEOUT", "60")
-    if not value.isdigit() or not 0 < int(value) <= 86400:
-        raise WarehouseError(f"WAREHOUSE_LOCK_TIMEOUT {value!r}: give whole seconds from 1 to 86400.")
-    return int(value)
 
 
 def default_dest(settings: Settings) -> Path:
@@ -508,16 +500,52 @@ def drop_leftovers(settings: Settings, say: Progress | None = None) -> list[str]
     return dropped
 
 
-def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
-                  progress: Progress | None) -> dict[str, int]:
-    """Create ``dbname``, restore the backup into it, return its row counts."""
+def restorer(settings: Settings) -> Settings:
+    """Who replays a backup: the transformer, the role that owns the warehouse's objects,
+    when `runner db roles` made one. A superuser replaying COPY would run whatever a check
+    constraint, default or index expression the transformer wrote calls, with a
+    superuser's rights."""
+    return settings.for_role("transformer")
+
+
+def _refuse_foreign_owners(settings: Settings, found: BackupInfo) -> None:
+    """A superuser restores only a dump whose every object a superuser owned: anything
+    else could run its owner's code with the superuser's rights."""
+    owners = set(LISTED_OWNER.findall(_pg_restore_list(found).stdout)) - {"pg_database_owner"}
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("create database {}").format(
-                sql.Identifier(names.checked(dbname, "database name"))))
+            cur.execute("select rolname from pg_catalog.pg_roles where rolsuper")
+            superusers = {row[0] for row in cur.fetchall()}
     finally:
         conn.close()
+    others = sorted(owners - superusers)
+    if others:
+        raise WarehouseError(
+            f"backup {found.backup_id} holds objects owned by {', '.join(others[:3])}, and "
+            f"restoring it as the superuser {settings.user} would run their code with "
+            "superuser rights. Run `runner db roles` first: restores then run as the "
+            "transformer. Nothing was changed."
+        )
+
+
+def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
+                  progress: Progress | None) -> dict[str, int]:
+    """Create ``dbname``, restore the backup into it as ``restorer``, return its row counts."""
+    role = restorer(settings)
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            database = sql.Identifier(names.checked(dbname, "database name"))
+            cur.execute(sql.SQL("create database {}").format(database))
+            if role.user != settings.user:
+                cur.execute(sql.SQL("grant create, temporary on database {} to {}").format(
+                    database, sql.Identifier(role.user)))
+    finally:
+        conn.close()
+    if role.user == settings.user:
+        _refuse_foreign_owners(settings, found)
+    settings = role
     server_major = _server_major(settings)
     dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
     older_server = server_major < dump_major
@@ -659,7 +687,9 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     if exists:
         label = re.sub(r"[^a-z0-9-]", "-", f"pre-restore-{target}".lower())[:40]
         try:
-            safety = backup(settings.with_database(target), dest, jobs=jobs, label=label)
+            # As the backup role: pg_dump as a superuser reads what other roles control.
+            safety = backup(settings.with_database(target).for_role("backup"), dest,
+                            jobs=jobs, label=label)
         except BaseException:
             _drop_database(settings, staging)
             raise

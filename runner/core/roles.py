@@ -41,18 +41,47 @@ def _names() -> dict[str, str]:
     return found
 
 
+# Predefined roles a configured role may be a member of (besides the analysts' group for
+# the analyst); membership, direct or inherited, of any other pg_* role is refused.
+ALLOWED_PREDEFINED = {"backup": {"pg_read_all_data"}}
+SAFE_PREDEFINED = {"pg_database_owner"}  # every database's owner is one implicitly
+
+
 def _refuse_privileged(cur, chosen: dict[str, str]) -> None:
-    """Never touch (or reset the password of) a superuser or the role the runner uses."""
-    cur.execute("select rolname from pg_roles where rolname = any(%s) "
-                "and (rolsuper or rolcreaterole or rolreplication or rolbypassrls "
-                "or rolname = current_user)", (list(chosen.values()),))
-    privileged = [row[0] for row in cur.fetchall()]
+    """Never touch (or reset the password of) a role that is, or can become (by inheriting
+    or SET ROLE to a role it is a member of), a superuser, a role maker, a database maker,
+    a replication or RLS-bypassing role, a member of a predefined role such as
+    pg_execute_server_program or pg_write_all_data, another of the configured roles, or
+    the role the runner connects as."""
+    cur.execute(
+        """
+        select candidate.rolname, granted.rolname
+        from pg_catalog.pg_roles as candidate
+        join pg_catalog.pg_roles as granted
+            on pg_catalog.pg_has_role(candidate.oid, granted.oid, 'MEMBER')
+        where candidate.rolname = any(%(chosen)s)
+            and (granted.rolsuper or granted.rolcreaterole or granted.rolcreatedb
+                or granted.rolreplication or granted.rolbypassrls
+                or granted.rolname = current_user
+                or (granted.rolname like 'pg\\_%%' and granted.rolname <> all(%(safe)s))
+                or (granted.rolname = any(%(chosen)s) and granted.rolname <> candidate.rolname))
+        order by 1, 2
+        """, {"chosen": list(chosen.values()), "safe": sorted(SAFE_PREDEFINED)})
+    kind_of = {name: kind for kind, name in chosen.items()}
+    allowed = {(chosen["analyst"], chosen["analyst_group"])} | {
+        (chosen[kind], predefined) for kind, roles in ALLOWED_PREDEFINED.items()
+        for predefined in roles}
+    privileged = [(role, through) for role, through in cur.fetchall()
+                  if (role, through) not in allowed]
     if privileged:
-        variables = [VARIABLES[kind][0] for kind, name in chosen.items() if name in privileged]
+        details = "; ".join(
+            f"{role} ({VARIABLES[kind_of[role]][0]})"
+            + ("" if role == through else f" through {through}")
+            for role, through in privileged)
         raise WarehouseError(
-            f"role(s) {', '.join(privileged)} already exist with administrative rights (or are "
-            f"the role the runner connects as); refusing to change them. Set "
-            f"{', '.join(variables)} to other names."
+            f"refusing to change role(s) with administrative rights, a predefined role's "
+            f"powers or another configured role's rights: {details}. Set those variables to "
+            "other names, or revoke the rights first."
         )
 
 
