@@ -171,6 +171,24 @@ def lock_timeout_seconds(env=None) -> int:
     return int(value)
 
 
+def output_file(path: Path, what: str) -> Path:
+    """``path`` once it is known a file can be written there (its folder made if missing):
+    checked before a command starts work, not when it has done it."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".{path.name}.write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise WarehouseError(
+            f"{what} {path}: cannot write a file there ({error.strerror or error}). Choose a "
+            "file in a folder the runner may write to."
+        ) from None
+    return path
+
+
 def _port(value, where: str) -> int:
     try:
         port = int(value)

@@ -41,6 +41,7 @@ IGNORABLE_ON_OLDER_SERVER = 'unrecognized configuration parameter "transaction_t
 FINISHED_TABLE_DATA = re.compile(r"finished item (\d+) TABLE DATA ")
 LISTED_TABLE_DATA = re.compile(r"^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) ", re.MULTILINE)
 LISTED_OWNER = re.compile(r"^\d+; \d+ \d+ .* (\S+)$", re.MULTILINE)  # an item's last word
+SYSTEM_DATABASES = {"postgres", "template0", "template1"}
 TOC = "toc.dat"  # the dump's table of contents: every SQL statement pg_restore runs
 DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
 
@@ -147,6 +148,25 @@ class BackupInfo:
     problem: str | None = None
 
 
+def _refuse_inside_data_directory(settings: Settings, dest: Path) -> None:
+    """Backups never go inside the server's data directory: PostgreSQL owns every file
+    there, and a backup of a database inside that database's own folder is lost with it."""
+    folders = [settings.pgdata] if settings.embedded else []
+    try:
+        with embedded.cursor(settings) as cur:
+            cur.execute("select pg_catalog.current_setting('data_directory')")
+            folders.append(Path(cur.fetchone()[0]))
+    except psycopg2.Error:
+        pass  # only superusers and pg_read_all_settings may read it
+    where = dest.resolve()
+    for folder in folders:
+        if where == folder.resolve() or folder.resolve() in where.parents:
+            raise WarehouseError(
+                f"--dest {dest} is inside the database's data directory {folder}; choose a "
+                "folder outside it (the default is .warehouse/backups)."
+            )
+
+
 def backup(
     settings: Settings,
     dest: Path,
@@ -161,6 +181,7 @@ def backup(
             f"--label {label!r}: use up to 40 lower-case letters, digits and dashes."
         )
     citus.require_single_server(settings, "backup")
+    _refuse_inside_data_directory(settings, dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         probe = dest / f".write-test-{os.getpid()}"
@@ -320,6 +341,10 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def info(path: Path) -> BackupInfo:
+    if path.is_symlink():
+        # Never followed: a link could point anywhere, and prune would delete there.
+        return BackupInfo(path.name, path, "damaged", None, 0, None,
+                          "a symbolic link, not a backup folder (never followed)")
     if path.name.startswith(INCOMPLETE):
         return BackupInfo(path.name[len(INCOMPLETE):], path, "incomplete", None,
                           _dir_size(path), None)
@@ -349,7 +374,7 @@ def info(path: Path) -> BackupInfo:
 def list_backups(dest: Path) -> list[BackupInfo]:
     if not dest.exists():
         return []
-    found = [info(path) for path in dest.iterdir() if path.is_dir()
+    found = [info(path) for path in dest.iterdir() if (path.is_dir() or path.is_symlink())
              and (ID_PATTERN.match(path.name) or path.name.startswith(INCOMPLETE))]
     epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     return sorted(found, key=lambda b: (b.created_at or epoch, b.backup_id), reverse=True)
@@ -386,7 +411,9 @@ def check_files(found: BackupInfo, only: str | None = None) -> list[str]:
         expected = {name: value for name, value in expected.items() if name == only}
         path = found.path / DUMP_DIR / only
         actual = {only: sha256_of(path)} if path.is_file() else {}
-    problems = [f"{name} is missing" for name in expected if name not in actual]
+    problems = [f"{path.relative_to(found.path)} is a symbolic link" for path
+                in (found.path / DUMP_DIR).rglob("*") if path.is_symlink()]
+    problems += [f"{name} is missing" for name in expected if name not in actual]
     problems += [f"{name} is not in the manifest" for name in actual if name not in expected]
     problems += [f"{name} changed (checksum differs)" for name in expected
                  if name in actual and actual[name] != expected[name]]
@@ -654,7 +681,7 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     """Restore into a new database, check it, then (if confirmed) swap it in for ``target``."""
     # The table of contents (the SQL pg_restore runs) is checked before anything runs; the
     # table data is hashed while pg_restore loads it into the new database.
-    names.database(target, "--target-db")
+    check_target(target)
     citus.require_single_server(settings, "restore")
     _refuse_if_damaged(found, check_files(found, only=TOC), target)
     exists = database_exists(settings, target)
@@ -695,6 +722,18 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
             raise
     _swap(settings, staging, target, exists, stamp)
     return RestoreOutcome(target, exists, safety)
+
+
+def check_target(target: str) -> str:
+    """``target`` if a restore may replace it: not a database PostgreSQL itself needs,
+    nor one of the restore's own scratch names."""
+    names.database(target, "--target-db")
+    if target in SYSTEM_DATABASES or SCRATCH.match(target) or "__replaced_" in target:
+        raise WarehouseError(
+            f"--target-db {target!r} is PostgreSQL's own database or a restore's scratch name; "
+            "restore into the warehouse database or a new name such as warehouse_copy."
+        )
+    return target
 
 
 def _refuse_if_damaged(found: BackupInfo, problems: list[str], target: str) -> None:
