@@ -162,6 +162,33 @@ def schema_prefix(env) -> str:
     return prefix
 
 
+def lock_timeout_seconds(env=None) -> int:
+    """How long a step waits for a lock another session holds before it gives up with an
+    error (WAREHOUSE_LOCK_TIMEOUT, seconds; default 60)."""
+    value = (os.environ if env is None else env).get("WAREHOUSE_LOCK_TIMEOUT", "60")
+    if not value.isdigit() or not 0 < int(value) <= 86400:
+        raise WarehouseError(f"WAREHOUSE_LOCK_TIMEOUT {value!r}: give whole seconds from 1 to 86400.")
+    return int(value)
+
+
+def output_file(path: Path, what: str) -> Path:
+    """``path`` once it is known a file can be written there (its folder made if missing):
+    checked before a command starts work, not when it has done it."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".{path.name}.write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise WarehouseError(
+            f"{what} {path}: cannot write a file there ({error.strerror or error}). Choose a "
+            "file in a folder the runner may write to."
+        ) from None
+    return path
+
+
 def _port(value, where: str) -> int:
     try:
         port = int(value)
@@ -179,6 +206,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if settings.target != "prod":
         schema_prefix(os.environ if environ is None else environ)
     names.checked(settings.target, "WAREHOUSE_TARGET")
+    # Checked here, before any command starts work, not when a long step first needs it.
+    lock_timeout_seconds(os.environ if environ is None else environ)
     return settings
 
 

@@ -10,7 +10,6 @@ import click
 
 from runner.commands.db import human_size
 from runner.core import backup as backups
-from runner.core import names
 from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
@@ -161,7 +160,7 @@ def restore(backup_id, dest, jobs, target_db, yes, wait) -> None:
     settings = load_settings()
     folder = dest or backups.default_dest(settings)
     found = backups.find(folder, backup_id)
-    target = names.database(target_db or settings.dbname, "--target-db")
+    target = backups.check_target(target_db or settings.dbname)
     exists = backups.database_exists(settings, target)
     confirmed = yes
     if exists and not yes:

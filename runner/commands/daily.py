@@ -17,7 +17,7 @@ from runner.core import metrics as health
 from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
-from runner.settings import load_settings
+from runner.settings import load_settings, output_file
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 metrics_option = click.option(
@@ -52,6 +52,7 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
     Example: runner daily --notify https://hooks.slack.com/services/T/B/X
     """
     settings = role_setup.as_transformer(ensure_server())
+    metrics_file = output_file(metrics_file or health.default_path(settings), "--metrics-file")
     options = nightly.DailyOptions(
         landing=resolve_landing(landing), backup_dest=dest or backups.default_dest(settings),
         skip_backup=skip_backup, always_backup=always_backup, report=not no_report)
@@ -87,6 +88,7 @@ def metrics(metrics_file, dest) -> None:
     Example: runner metrics --metrics-file /var/lib/node_exporter/textfile/warehouse.prom
     """
     settings = role_setup.as_transformer(load_settings())
+    metrics_file = output_file(metrics_file or health.default_path(settings), "--metrics-file")
     path = health.write(settings, metrics_file or health.default_path(settings),
                         dest or backups.default_dest(settings))
     click.echo(f"metrics: {path}")

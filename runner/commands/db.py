@@ -105,31 +105,53 @@ def _show_leftovers(settings) -> None:
                    "restore or verify --restore-test drops it)")
 
 
+as_option = click.option(
+    "--as", "login", type=click.Choice(["analyst"]), default=None,
+    help="Connect as the analyst login `runner db roles` made (reads gold only); its password "
+         "goes to .warehouse/analyst.pgpass.")
+
+
+def _connection(login: str | None):
+    """The settings to print and the pgpass file that holds their password."""
+    settings = load_settings()
+    if settings.port is None:
+        raise WarehouseError("the embedded server has never been started: run `runner db start`.")
+    if login is None:
+        return settings, settings.home / "pgpass" if settings.embedded else None
+    from runner.core import roles as role_setup
+
+    analyst = role_setup.login(settings, login)
+    return analyst, role_setup.write_pgpass(analyst, settings.home / f"{login}.pgpass")
+
+
 @db.command()
-def url() -> None:
+@as_option
+def url(login: str | None) -> None:
     """Print the connection URL (no password; it is in .warehouse/pgpass).
 
-    Example: PGPASSFILE=.warehouse/pgpass psql "$(runner db url)"
+    With --as analyst: the analysts' login, for BI tools and notebooks, with its password
+    in .warehouse/analyst.pgpass.
+
+    Example: PGPASSFILE=.warehouse/analyst.pgpass psql "$(runner db url --as analyst)"
     """
-    settings = load_settings()
-    if settings.port is None:
-        raise WarehouseError("the embedded server has never been started: run `runner db start`.")
+    settings, pgpass = _connection(login)
     click.echo(settings.safe_dsn().replace(":***@", "@"))
+    if login:
+        click.echo(f"password: in {pgpass} (PGPASSFILE={pgpass})", err=True)
 
 
 @db.command()
-def env() -> None:
+@as_option
+def env(login: str | None) -> None:
     """Print shell exports for psql, pg_dump or a notebook (PGHOST, PGPASSFILE, …).
 
-    Example: eval "$(runner db env)" && psql -c 'select 1'
+    Example: eval "$(runner db env --as analyst)" && psql -c 'select 1'
     """
-    settings = load_settings()
-    if settings.port is None:
-        raise WarehouseError("the embedded server has never been started: run `runner db start`.")
+    settings, pgpass = _connection(login)
     values = settings.libpq_env()
     values.pop("PGPASSWORD", None)
-    if settings.embedded:
-        values["PGPASSFILE"] = str(settings.home / "pgpass")
+    if pgpass:
+        values["PGPASSFILE"] = str(pgpass)
     for key, value in values.items():
         click.echo(f"export {key}='{value}'")
 

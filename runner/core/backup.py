@@ -29,7 +29,7 @@ from runner import __version__
 from runner.core import citus, embedded, names
 from runner.core.load import sha256_of
 from runner.errors import WarehouseError
-from runner.settings import Settings
+from runner.settings import Settings, lock_timeout_seconds
 
 MANIFEST = "manifest.json"
 VERIFICATION = "verification.json"
@@ -40,19 +40,12 @@ SCRATCH = re.compile(r"^(?P<target>[a-z_][a-z0-9_]*)__restoring_\d{14}$|^verify_
 IGNORABLE_ON_OLDER_SERVER = 'unrecognized configuration parameter "transaction_timeout"'
 FINISHED_TABLE_DATA = re.compile(r"finished item (\d+) TABLE DATA ")
 LISTED_TABLE_DATA = re.compile(r"^(\d+); \d+ \d+ TABLE DATA (\S+) (\S+) ", re.MULTILINE)
+LISTED_OWNER = re.compile(r"^\d+; \d+ \d+ .* (\S+)$", re.MULTILINE)  # an item's last word
+SYSTEM_DATABASES = {"postgres", "template0", "template1"}
 TOC = "toc.dat"  # the dump's table of contents: every SQL statement pg_restore runs
 DEFAULT_COMPRESSION = 1  # gzip level 1: several times faster than the default 6, barely bigger
 
 Progress = Callable[[str], None]
-
-
-def lock_timeout_seconds() -> int:
-    """How long a backup or restore waits for a lock another session holds before it gives
-    up with an error (WAREHOUSE_LOCK_TIMEOUT, seconds; default 60)."""
-    value = os.environ.get("WAREHOUSE_LOCK_TIMEOUT", "60")
-    if not value.isdigit() or not 0 < int(value) <= 86400:
-        raise WarehouseError(f"WAREHOUSE_LOCK_TIMEOUT {value!r}: give whole seconds from 1 to 86400.")
-    return int(value)
 
 
 def default_dest(settings: Settings) -> Path:
@@ -155,6 +148,25 @@ class BackupInfo:
     problem: str | None = None
 
 
+def _refuse_inside_data_directory(settings: Settings, dest: Path) -> None:
+    """Backups never go inside the server's data directory: PostgreSQL owns every file
+    there, and a backup of a database inside that database's own folder is lost with it."""
+    folders = [settings.pgdata] if settings.embedded else []
+    try:
+        with embedded.cursor(settings) as cur:
+            cur.execute("select pg_catalog.current_setting('data_directory')")
+            folders.append(Path(cur.fetchone()[0]))
+    except psycopg2.Error:
+        pass  # only superusers and pg_read_all_settings may read it
+    where = dest.resolve()
+    for folder in folders:
+        if where == folder.resolve() or folder.resolve() in where.parents:
+            raise WarehouseError(
+                f"--dest {dest} is inside the database's data directory {folder}; choose a "
+                "folder outside it (the default is .warehouse/backups)."
+            )
+
+
 def backup(
     settings: Settings,
     dest: Path,
@@ -169,6 +181,7 @@ def backup(
             f"--label {label!r}: use up to 40 lower-case letters, digits and dashes."
         )
     citus.require_single_server(settings, "backup")
+    _refuse_inside_data_directory(settings, dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
         probe = dest / f".write-test-{os.getpid()}"
@@ -328,6 +341,10 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def info(path: Path) -> BackupInfo:
+    if path.is_symlink():
+        # Never followed: a link could point anywhere, and prune would delete there.
+        return BackupInfo(path.name, path, "damaged", None, 0, None,
+                          "a symbolic link, not a backup folder (never followed)")
     if path.name.startswith(INCOMPLETE):
         return BackupInfo(path.name[len(INCOMPLETE):], path, "incomplete", None,
                           _dir_size(path), None)
@@ -357,7 +374,7 @@ def info(path: Path) -> BackupInfo:
 def list_backups(dest: Path) -> list[BackupInfo]:
     if not dest.exists():
         return []
-    found = [info(path) for path in dest.iterdir() if path.is_dir()
+    found = [info(path) for path in dest.iterdir() if (path.is_dir() or path.is_symlink())
              and (ID_PATTERN.match(path.name) or path.name.startswith(INCOMPLETE))]
     epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     return sorted(found, key=lambda b: (b.created_at or epoch, b.backup_id), reverse=True)
@@ -394,7 +411,9 @@ def check_files(found: BackupInfo, only: str | None = None) -> list[str]:
         expected = {name: value for name, value in expected.items() if name == only}
         path = found.path / DUMP_DIR / only
         actual = {only: sha256_of(path)} if path.is_file() else {}
-    problems = [f"{name} is missing" for name in expected if name not in actual]
+    problems = [f"{path.relative_to(found.path)} is a symbolic link" for path
+                in (found.path / DUMP_DIR).rglob("*") if path.is_symlink()]
+    problems += [f"{name} is missing" for name in expected if name not in actual]
     problems += [f"{name} is not in the manifest" for name in actual if name not in expected]
     problems += [f"{name} changed (checksum differs)" for name in expected
                  if name in actual and actual[name] != expected[name]]
@@ -508,16 +527,52 @@ def drop_leftovers(settings: Settings, say: Progress | None = None) -> list[str]
     return dropped
 
 
-def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
-                  progress: Progress | None) -> dict[str, int]:
-    """Create ``dbname``, restore the backup into it, return its row counts."""
+def restorer(settings: Settings) -> Settings:
+    """Who replays a backup: the transformer, the role that owns the warehouse's objects,
+    when `runner db roles` made one. A superuser replaying COPY would run whatever a check
+    constraint, default or index expression the transformer wrote calls, with a
+    superuser's rights."""
+    return settings.for_role("transformer")
+
+
+def _refuse_foreign_owners(settings: Settings, found: BackupInfo) -> None:
+    """A superuser restores only a dump whose every object a superuser owned: anything
+    else could run its owner's code with the superuser's rights."""
+    owners = set(LISTED_OWNER.findall(_pg_restore_list(found).stdout)) - {"pg_database_owner"}
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("create database {}").format(
-                sql.Identifier(names.checked(dbname, "database name"))))
+            cur.execute("select rolname from pg_catalog.pg_roles where rolsuper")
+            superusers = {row[0] for row in cur.fetchall()}
     finally:
         conn.close()
+    others = sorted(owners - superusers)
+    if others:
+        raise WarehouseError(
+            f"backup {found.backup_id} holds objects owned by {', '.join(others[:3])}, and "
+            f"restoring it as the superuser {settings.user} would run their code with "
+            "superuser rights. Run `runner db roles` first: restores then run as the "
+            "transformer. Nothing was changed."
+        )
+
+
+def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
+                  progress: Progress | None) -> dict[str, int]:
+    """Create ``dbname``, restore the backup into it as ``restorer``, return its row counts."""
+    role = restorer(settings)
+    conn = _admin(settings)
+    try:
+        with conn.cursor() as cur:
+            database = sql.Identifier(names.checked(dbname, "database name"))
+            cur.execute(sql.SQL("create database {}").format(database))
+            if role.user != settings.user:
+                cur.execute(sql.SQL("grant create, temporary on database {} to {}").format(
+                    database, sql.Identifier(role.user)))
+    finally:
+        conn.close()
+    if role.user == settings.user:
+        _refuse_foreign_owners(settings, found)
+    settings = role
     server_major = _server_major(settings)
     dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
     older_server = server_major < dump_major
@@ -626,7 +681,7 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     """Restore into a new database, check it, then (if confirmed) swap it in for ``target``."""
     # The table of contents (the SQL pg_restore runs) is checked before anything runs; the
     # table data is hashed while pg_restore loads it into the new database.
-    names.database(target, "--target-db")
+    check_target(target)
     citus.require_single_server(settings, "restore")
     _refuse_if_damaged(found, check_files(found, only=TOC), target)
     exists = database_exists(settings, target)
@@ -659,12 +714,26 @@ def restore(settings: Settings, found: BackupInfo, target: str, *, dest: Path, j
     if exists:
         label = re.sub(r"[^a-z0-9-]", "-", f"pre-restore-{target}".lower())[:40]
         try:
-            safety = backup(settings.with_database(target), dest, jobs=jobs, label=label)
+            # As the backup role: pg_dump as a superuser reads what other roles control.
+            safety = backup(settings.with_database(target).for_role("backup"), dest,
+                            jobs=jobs, label=label)
         except BaseException:
             _drop_database(settings, staging)
             raise
     _swap(settings, staging, target, exists, stamp)
     return RestoreOutcome(target, exists, safety)
+
+
+def check_target(target: str) -> str:
+    """``target`` if a restore may replace it: not a database PostgreSQL itself needs,
+    nor one of the restore's own scratch names."""
+    names.database(target, "--target-db")
+    if target in SYSTEM_DATABASES or SCRATCH.match(target) or "__replaced_" in target:
+        raise WarehouseError(
+            f"--target-db {target!r} is PostgreSQL's own database or a restore's scratch name; "
+            "restore into the warehouse database or a new name such as warehouse_copy."
+        )
+    return target
 
 
 def _refuse_if_damaged(found: BackupInfo, problems: list[str], target: str) -> None:

@@ -22,7 +22,7 @@ from psycopg2 import sql
 
 from runner.core import backup as backups
 from runner.core import build as builder
-from runner.core import embedded, observe
+from runner.core import embedded, locking, observe
 from runner.core import load as loader
 from runner.errors import WarehouseError
 from runner.settings import Settings
@@ -98,7 +98,7 @@ def job_runs(settings: Settings) -> sql.Identifier:
 
 def ensure_job_runs(settings: Settings) -> None:
     with embedded.cursor(settings) as cur:
-        cur.execute("select pg_advisory_xact_lock(hashtext('warehouse.audit_ddl'))")
+        locking.ddl_lock(cur)
         cur.execute(sql.SQL(JOB_RUNS_SQL).format(
             schema=sql.Identifier(settings.layer_schema("audit")), job_runs=job_runs(settings)))
 

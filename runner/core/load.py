@@ -21,7 +21,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
 
-from runner.core import embedded, names
+from runner.core import embedded, locking, names
 from runner.errors import WarehouseError
 from runner.settings import Settings
 
@@ -86,7 +86,7 @@ def sha256_of(path: Path) -> str:
 
 def install_bronze(conn) -> None:
     with conn.cursor() as cur:
-        cur.execute("select pg_advisory_xact_lock(hashtext('warehouse.bronze_ddl'))")
+        locking.ddl_lock(cur)
         cur.execute(BRONZE_SQL.read_text())
     conn.commit()
 

@@ -1,56 +1,116 @@
-"""One writer at a time: a PostgreSQL advisory lock around every command that writes.
+"""One writer at a time, and one DDL step at a time, on locks no reader can take.
 
-The lock lives in the warehouse database itself, so it works for every process and host
-that uses the same database. A second writer waits up to ``wait`` seconds, then fails
-with a message naming the holder (application, pid, since when).
+Writers coordinate on table locks in the ``runner_locks`` schema, which only the
+transformer (its owner, the role that writes) and superusers may use: an advisory lock
+would be open to every login, so an analyst could hold it and stop the runner. The locks
+live in the warehouse database itself, so they work for every process and host that uses
+the same database. A second writer waits up to ``wait`` seconds, then fails with a message
+naming the holder (application, pid, since when); a lock dies with its session.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
+
+import psycopg2
+import psycopg2.errors
 
 from runner.core import embedded
 from runner.errors import WarehouseError
-from runner.settings import Settings
+from runner.settings import Settings, lock_timeout_seconds
 
-LOCK_KEY = "warehouse:writer"
+SCHEMA = "runner_locks"
+WRITER = "runner_locks.writer"  # held for a whole command that writes
+DDL = "runner_locks.ddl"  # held for one transaction that creates shared tables (bronze, audit)
+SETUP_SQL = """
+    create schema if not exists runner_locks;
+    revoke all on schema runner_locks from public;
+    create table if not exists runner_locks.writer ();
+    create table if not exists runner_locks.ddl ();
+    revoke all on runner_locks.writer, runner_locks.ddl from public;
+"""
+
+
+def ensure_lock_tables(cur) -> None:
+    """Create the lock tables once (inside the caller's transaction; a concurrent creator's
+    copy wins)."""
+    cur.execute("select pg_catalog.to_regclass(%s) is not null, pg_catalog.to_regclass(%s) "
+                "is not null", (WRITER, DDL))
+    if all(cur.fetchone()):
+        return
+    cur.execute("savepoint lock_tables")
+    try:
+        cur.execute(SETUP_SQL)
+    except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateObject,
+            psycopg2.errors.DuplicateSchema, psycopg2.errors.DuplicateTable):
+        cur.execute("rollback to savepoint lock_tables")
+    except psycopg2.errors.InsufficientPrivilege:
+        raise WarehouseError(
+            f"the runner's lock tables ({SCHEMA}) are missing and {cur.connection.info.user} "
+            "may not create them. Run `runner db roles` (as the superuser) to set them up."
+        ) from None
+    cur.execute("release savepoint lock_tables")
+
+
+def ddl_lock(cur) -> None:
+    """Serialise `create ... if not exists` of shared tables until the caller's transaction
+    ends; waits at most WAREHOUSE_LOCK_TIMEOUT seconds."""
+    ensure_lock_tables(cur)
+    cur.execute("set local lock_timeout = %s", (f"{lock_timeout_seconds()}s",))
+    try:
+        cur.execute("lock table runner_locks.ddl in exclusive mode")
+    except psycopg2.errors.LockNotAvailable:
+        raise WarehouseError(
+            f"waited {lock_timeout_seconds()} s for another runner creating the warehouse's "
+            f"tables ({_holder(cur, DDL)}). Let it finish (or raise WAREHOUSE_LOCK_TIMEOUT) "
+            "and run the command again."
+        ) from None
 
 
 @contextlib.contextmanager
 def writer_lock(settings: Settings, command: str, wait: float = 0.0):
-    conn = embedded.connect(settings)
+    """Hold the writer lock while the block runs, on a session of its own (as the
+    transformer when `runner db roles` made one: the lock table's owner)."""
+    conn = embedded.connect(settings.for_role("transformer"))
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             cur.execute("set application_name = %s", (f"runner {command}",))
-            deadline = time.monotonic() + max(wait, 0)
-            while True:
-                cur.execute("select pg_try_advisory_lock(hashtext(%s))", (LOCK_KEY,))
-                if cur.fetchone()[0]:
-                    break
-                if time.monotonic() >= deadline:
-                    raise WarehouseError(
-                        f"another writer holds the warehouse lock ({holder(cur)}). Wait for "
-                        "it to finish, or retry with --wait SECONDS."
-                    )
-                time.sleep(0.5)
+            # The lock is an open transaction that stays idle for the whole command.
+            cur.execute("set idle_in_transaction_session_timeout = 0")
+            cur.execute("begin")
+            ensure_lock_tables(cur)
+            cur.execute("commit")
+            cur.execute("begin")
+            try:
+                if wait > 0:
+                    cur.execute("set local lock_timeout = %s", (f"{max(int(wait * 1000), 1)}ms",))
+                    cur.execute("lock table runner_locks.writer in exclusive mode")
+                else:
+                    cur.execute("lock table runner_locks.writer in exclusive mode nowait")
+            except psycopg2.errors.LockNotAvailable:
+                cur.execute("rollback")
+                raise WarehouseError(
+                    f"another writer holds the warehouse lock ({_holder(cur, WRITER)}). Wait "
+                    "for it to finish, or retry with --wait SECONDS."
+                ) from None
         yield
     finally:
         conn.close()  # closing the session releases the lock, also after a crash
 
 
-def holder(cur) -> str:
+def _holder(cur, table: str) -> str:
     cur.execute(
         """
         select activity.application_name, activity.pid, activity.backend_start
-        from pg_locks as locks
-        join pg_stat_activity as activity on activity.pid = locks.pid
-        where locks.locktype = 'advisory' and locks.granted
-            and locks.objid = (hashtext(%s)::bigint & 4294967295)::oid
+        from pg_catalog.pg_locks as locks
+        join pg_catalog.pg_stat_activity as activity on activity.pid = locks.pid
+        where locks.locktype = 'relation' and locks.granted
+            and locks.relation = pg_catalog.to_regclass(%s)
+            and locks.mode = 'ExclusiveLock'
         limit 1
         """,
-        (LOCK_KEY,),
+        (table,),
     )
     row = cur.fetchone()
     if not row:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+import psycopg2
 from psycopg2 import sql
 
 from runner.core import embedded, names
@@ -41,18 +43,47 @@ def _names() -> dict[str, str]:
     return found
 
 
+# Predefined roles a configured role may be a member of (besides the analysts' group for
+# the analyst); membership, direct or inherited, of any other pg_* role is refused.
+ALLOWED_PREDEFINED = {"backup": {"pg_read_all_data"}}
+SAFE_PREDEFINED = {"pg_database_owner"}  # every database's owner is one implicitly
+
+
 def _refuse_privileged(cur, chosen: dict[str, str]) -> None:
-    """Never touch (or reset the password of) a superuser or the role the runner uses."""
-    cur.execute("select rolname from pg_roles where rolname = any(%s) "
-                "and (rolsuper or rolcreaterole or rolreplication or rolbypassrls "
-                "or rolname = current_user)", (list(chosen.values()),))
-    privileged = [row[0] for row in cur.fetchall()]
+    """Never touch (or reset the password of) a role that is, or can become (by inheriting
+    or SET ROLE to a role it is a member of), a superuser, a role maker, a database maker,
+    a replication or RLS-bypassing role, a member of a predefined role such as
+    pg_execute_server_program or pg_write_all_data, another of the configured roles, or
+    the role the runner connects as."""
+    cur.execute(
+        """
+        select candidate.rolname, granted.rolname
+        from pg_catalog.pg_roles as candidate
+        join pg_catalog.pg_roles as granted
+            on pg_catalog.pg_has_role(candidate.oid, granted.oid, 'MEMBER')
+        where candidate.rolname = any(%(chosen)s)
+            and (granted.rolsuper or granted.rolcreaterole or granted.rolcreatedb
+                or granted.rolreplication or granted.rolbypassrls
+                or granted.rolname = current_user
+                or (granted.rolname like 'pg\\_%%' and granted.rolname <> all(%(safe)s))
+                or (granted.rolname = any(%(chosen)s) and granted.rolname <> candidate.rolname))
+        order by 1, 2
+        """, {"chosen": list(chosen.values()), "safe": sorted(SAFE_PREDEFINED)})
+    kind_of = {name: kind for kind, name in chosen.items()}
+    allowed = {(chosen["analyst"], chosen["analyst_group"])} | {
+        (chosen[kind], predefined) for kind, roles in ALLOWED_PREDEFINED.items()
+        for predefined in roles}
+    privileged = [(role, through) for role, through in cur.fetchall()
+                  if (role, through) not in allowed]
     if privileged:
-        variables = [VARIABLES[kind][0] for kind, name in chosen.items() if name in privileged]
+        details = "; ".join(
+            f"{role} ({VARIABLES[kind_of[role]][0]})"
+            + ("" if role == through else f" through {through}")
+            for role, through in privileged)
         raise WarehouseError(
-            f"role(s) {', '.join(privileged)} already exist with administrative rights (or are "
-            f"the role the runner connects as); refusing to change them. Set "
-            f"{', '.join(variables)} to other names."
+            f"refusing to change role(s) with administrative rights, a predefined role's "
+            f"powers or another configured role's rights: {details}. Set those variables to "
+            "other names, or revoke the rights first."
         )
 
 
@@ -72,6 +103,7 @@ def hand_over(settings: Settings, transformer: str) -> int:
     owner = sql.Identifier(transformer)
     changed = 0
     with embedded.cursor(settings) as cur:
+        cur.execute("set search_path = pg_catalog, pg_temp")
         cur.execute(
             """
             select nspname from pg_namespace
@@ -121,6 +153,50 @@ def hand_over(settings: Settings, transformer: str) -> int:
     return changed
 
 
+def login(settings: Settings, kind: str = "analyst") -> Settings:
+    """``settings`` as the login `runner db roles` made for ``kind``, after checking that its
+    password (WAREHOUSE_<KIND>_PASSWORD, else roles.json) still works."""
+    path = settings.home / "roles.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    name = stored.get("names", {}).get(kind)
+    variable = f"WAREHOUSE_{kind.upper()}_PASSWORD"
+    password = os.environ.get(variable) or stored.get(kind)
+    if not name or not password:
+        raise WarehouseError(f"there is no {kind} login yet: run `runner db roles` first.")
+    found = replace(settings, user=names.role(name, f"{path}: names.{kind}"), password=password)
+    try:
+        psycopg2.connect(**found.connect_kwargs()).close()
+    except psycopg2.OperationalError as error:
+        if "password authentication failed" not in str(error):
+            raise WarehouseError(f"cannot connect as {name}: "
+                                 f"{str(error).strip().replace(password, '***')}") from None
+        where = variable if os.environ.get(variable) else str(path)
+        raise WarehouseError(
+            f"the {kind} login {name} no longer accepts the password in {where} (was it "
+            f"changed with ALTER ROLE or \\password?). Run `runner db roles` to set it back "
+            f"(or put the new one in {variable} first)."
+        ) from None
+    return found
+
+
+def write_pgpass(settings: Settings, path: Path) -> Path:
+    """A pgpass file (mode 0600) holding only ``settings``' own login."""
+    def field(value) -> str:
+        return str(value).replace("\\", "\\\\").replace(":", "\\:")
+
+    line = ":".join(field(value) for value in (
+        settings.host, settings.port, settings.dbname, settings.user, settings.password))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(line + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 def as_transformer(settings: Settings) -> Settings:
     """``settings`` switched to the transformer login when `runner db roles` made one for
     this database, after handing it whatever another role (plain `dbt` as the superuser,
@@ -131,15 +207,59 @@ def as_transformer(settings: Settings) -> Settings:
     return switched
 
 
+def _whole_number(variable: str, default: int, low: int, high: int) -> int:
+    value = os.environ.get(variable, str(default))
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise WarehouseError(f"{variable} {value!r}: give a whole number from {low} to {high}.")
+    return int(value)
+
+
+def analyst_defaults(settings: Settings) -> dict[str, str]:
+    """The analyst login's session defaults: reads only, queries and idle transactions
+    that end, gold first on the search path. Defaults guard against accidents (a session
+    may change them); privileges are what keep the analyst to gold."""
+    seconds = _whole_number("WAREHOUSE_ANALYST_STATEMENT_TIMEOUT", 300, 1, 86400)
+    return {
+        "default_transaction_read_only": "on",
+        "statement_timeout": f"{seconds}s",
+        "idle_in_transaction_session_timeout": "60s",
+        "search_path": settings.layer_schema("gold"),
+    }
+
+
+def _retire(cur, kind: str, old: str, chosen: dict[str, str], database) -> None:
+    """Take back what `runner db roles` gave a role that is no longer the configured one
+    (its variable was renamed): a renamed analyst login must not keep reading gold."""
+    role = sql.Identifier(old)
+    if kind == "analyst":
+        cur.execute(sql.SQL("revoke {} from {}").format(
+            sql.Identifier(chosen["analyst_group"]), role))
+    elif kind == "transformer":
+        cur.execute(sql.SQL("revoke create, temporary on database {} from {}").format(
+            database, role))
+    elif kind == "backup":
+        cur.execute(sql.SQL("revoke pg_read_all_data from {}").format(role))
+    elif kind == "analyst_group":
+        cur.execute(sql.SQL("revoke {} from {}").format(role, sql.Identifier(chosen["analyst"])))
+    if kind != "analyst_group":
+        cur.execute(sql.SQL("revoke connect on database {} from {}").format(database, role))
+
+
 def ensure_roles(settings: Settings) -> list[Role]:
     chosen = _names()
+    defaults = analyst_defaults(settings)
+    connection_limit = _whole_number("WAREHOUSE_ANALYST_CONNECTION_LIMIT", 20, 1, 1000)
     path = settings.home / "roles.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
+    previous = {kind: names.role(name, f"{path}: names.{kind}")
+                for kind, name in stored.get("names", {}).items() if kind in VARIABLES}
     created = []
     conn = embedded.connect(settings)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            # The superuser resolves no name through a schema another role can create in.
+            cur.execute("set search_path = pg_catalog, pg_temp")
             _refuse_privileged(cur, chosen)
 
             def upsert(name: str, password: str | None, options: str) -> None:
@@ -155,12 +275,25 @@ def ensure_roles(settings: Settings) -> list[Role]:
             upsert(chosen["analyst_group"], None, "nologin")
             for kind in ("analyst", "transformer", "backup"):
                 password, source = _password(settings, kind, stored)
-                upsert(chosen[kind], password, "login noinherit" if kind == "transformer" else "login")
+                options = {"transformer": "login noinherit",
+                           "analyst": f"login connection limit {connection_limit}"}
+                upsert(chosen[kind], password, options.get(kind, "login"))
                 cur.execute(sql.SQL("grant connect on database {} to {}").format(
                     database, sql.Identifier(chosen[kind])))
                 created.append(Role(kind, chosen[kind], source))
             cur.execute(sql.SQL("grant {} to {}").format(
                 sql.Identifier(chosen["analyst_group"]), sql.Identifier(chosen["analyst"])))
+            for parameter, value in defaults.items():
+                cur.execute(sql.SQL("alter role {} set {} = {}").format(
+                    sql.Identifier(chosen["analyst"]), sql.Identifier(parameter),
+                    sql.Literal(value)))
+            cur.execute("select rolname from pg_roles where rolname = any(%s)",
+                        ([name for kind, name in previous.items() if name != chosen[kind]
+                          and name not in chosen.values()],))
+            still_there = {row[0] for row in cur.fetchall()}
+            for kind, old in previous.items():
+                if old in still_there:
+                    _retire(cur, kind, old, chosen, database)
             # The transformer builds: it may create schemas and temporary tables.
             cur.execute(sql.SQL("grant create, temporary on database {} to {}").format(
                 database, sql.Identifier(chosen["transformer"])))

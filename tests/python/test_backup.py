@@ -230,3 +230,55 @@ def test_prune_keeps_newest_verified(loaded, tmp_path, run_cli):
     remaining = [b.backup_id for b in backups.list_backups(dest)]
     assert remaining == [first.backup_id]  # the verified one survives, the unverified newer one goes
     assert "1 backup(s) removed" in result.output
+
+
+def test_a_dest_inside_the_data_directory_is_refused(loaded, run_cli):
+    inside = loaded.pgdata / "backups"
+    result = run_cli("backup", "--dest", str(inside))
+    assert result.exit_code == 1
+    assert "is inside the database's data directory" in result.output
+    assert not inside.exists()
+
+
+@pytest.mark.parametrize("target", ["template1", "template0", "postgres",
+                                    "warehouse__restoring_20260101000000"])
+def test_postgres_own_databases_are_no_restore_target(loaded, dest, run_cli, target):
+    made = backups.backup(loaded, dest)
+    result = run_cli("restore", made.backup_id, "--dest", str(dest), "--yes",
+                     "--target-db", target)
+    assert result.exit_code == 1, target
+    assert "is PostgreSQL's own database or a restore's scratch name" in result.output
+    assert not query(loaded.with_database("template1"),
+                     "select 1 from pg_namespace where nspname = 'runner_locks'")
+
+
+def test_links_in_the_backup_folder_are_never_followed(loaded, dest, tmp_path, run_cli):
+    backups.backup(loaded, dest)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep-me").write_text("")
+    (dest / "20200101T000000Z").symlink_to(elsewhere)
+    (dest / f"{backups.INCOMPLETE}20200101T000001Z").symlink_to(elsewhere)
+    os.utime(dest / f"{backups.INCOMPLETE}20200101T000001Z", (0, 0), follow_symlinks=False)
+    os.utime(elsewhere, (0, 0))
+    listing = run_cli("backup", "list", "--dest", str(dest))
+    assert listing.exit_code == 0, listing.output
+    assert "damaged: a symbolic link, not a backup folder" in listing.output
+    pruned = run_cli("backup", "prune", "--dest", str(dest), "--keep-days", "0",
+                     "--keep-last", "0")
+    assert pruned.exit_code == 0, pruned.output
+    assert (elsewhere / "keep-me").exists()
+    verified = run_cli("backup", "verify", "20200101T000000Z", "--dest", str(dest))
+    assert verified.exit_code == 1 and "a symbolic link" in verified.output
+
+
+def test_a_bad_lock_timeout_stops_a_restore_before_it_starts(loaded, dest, run_cli,
+                                                             monkeypatch):
+    made = backups.backup(loaded, dest)
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "abc")
+    result = run_cli("restore", made.backup_id, "--dest", str(dest), "--yes",
+                     "--target-db", "never_made")
+    assert result.exit_code == 1
+    assert "WAREHOUSE_LOCK_TIMEOUT 'abc'" in result.output
+    assert not [name for (name,) in query(loaded, "select datname from pg_database")
+                if name.startswith("never_made")]  # nothing was restored first

@@ -110,3 +110,11 @@ def test_a_dbt_crash_is_not_reported_as_failing_tests(database, run_cli):
     assert result.exit_code == 1
     assert "test_failures" not in result.output
     assert "dbt stopped before it could build" in result.output
+
+
+@pytest.mark.parametrize("where", ["a-file/metrics.prom", "/proc/warehouse.prom"])
+def test_unusable_metrics_files(database, run_cli, tmp_path, where):
+    (tmp_path / "a-file").write_text("")
+    result = run_cli("metrics", "--metrics-file", str(tmp_path / where))
+    assert result.exit_code == 1
+    assert f"--metrics-file {tmp_path / where}: cannot write a file there" in result.output

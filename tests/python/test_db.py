@@ -184,3 +184,26 @@ def test_works_as_a_normal_user(tmp_path):
         assert psql.stdout.strip() == "postgres"
     finally:
         assert run("stop").stdout.strip() == "stopped"
+
+
+def test_url_as_analyst_connects_with_its_own_password_file(database, made_roles, run_cli):
+    result = run_cli("db", "url", "--as", "analyst")
+    assert result.exit_code == 0, result.output
+    url = result.stdout.strip()
+    pgpass = database.home / "analyst.pgpass"
+    assert url == f"postgresql://{made_roles['analyst']}@127.0.0.1:{database.port}/{database.dbname}"
+    assert f"PGPASSFILE={pgpass}" in result.stderr
+    assert oct(pgpass.stat().st_mode & 0o777) == "0o600"
+    assert database.password not in pgpass.read_text()  # only the analyst's own line
+    os.environ["PGPASSFILE"] = str(pgpass)
+    try:
+        conn = psycopg2.connect(url)
+        with conn.cursor() as cur:
+            cur.execute("select current_user, current_setting('search_path')")
+            assert cur.fetchone() == (made_roles["analyst"], "gold")
+        conn.close()
+    finally:
+        del os.environ["PGPASSFILE"]
+    exports = run_cli("db", "env", "--as", "analyst").stdout
+    assert f"export PGUSER='{made_roles['analyst']}'" in exports
+    assert f"export PGPASSFILE='{pgpass}'" in exports

@@ -110,7 +110,8 @@ def test_an_existing_superuser_is_never_changed(database, run_cli):
                     "then create role boss superuser login password 'kept'; end if; end $$")
     result = run_cli("db", "roles", env={"WAREHOUSE_BACKUP_USER": "boss"})
     assert result.exit_code == 1
-    assert "boss already exist with administrative rights" in result.output
+    assert "refusing to change role(s)" in result.output
+    assert "boss (WAREHOUSE_BACKUP_USER)" in result.output
     assert query(database, "select rolsuper from pg_roles where rolname = 'boss'") == [(True,)]
 
 
@@ -128,8 +129,10 @@ def test_the_analyst_writes_nowhere(database, made_roles, statement):
     conn = psycopg2.connect(**{**database.connect_kwargs(), "user": "analyst",
                                "password": password})
     try:
-        with conn.cursor() as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
-            cur.execute(statement)
+        conn.set_session(readonly=False)  # privileges, not the read-only default, refuse
+        with conn.cursor() as cur:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(statement)
     finally:
         conn.close()
 

@@ -7,7 +7,12 @@ import subprocess
 import sys
 import time
 
+import psycopg2
+import psycopg2.errors
+import pytest
+
 from runner.core import generate as gen
+from runner.core.locking import writer_lock
 
 HOLDER = """
 import sys, time
@@ -26,9 +31,9 @@ def hold_lock(seconds):
     return process
 
 
-def runner(*args):
+def runner(*args, timeout=None):
     return subprocess.run([sys.executable, "-m", "runner.cli", *args], env=dict(os.environ),
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_second_writer_gives_up_naming_the_holder(database, tmp_path):
@@ -67,3 +72,30 @@ def test_a_killed_holder_releases_the_lock(database, tmp_path):
     time.sleep(0.5)
     result = runner("backup", "--dest", str(tmp_path / "backups"), "--wait", "5")
     assert result.returncode == 0, result.stderr
+
+
+def test_an_analyst_cannot_block_the_writers(database, made_roles, tmp_path):
+    """Every lock the writers coordinate on is out of a reader's reach: the analyst takes
+    the advisory locks the runner once used and tries the lock tables; the load goes on."""
+    gen.generate(tmp_path / "landing", seed=1, scale=0.01)
+    with writer_lock(database, "setup"):
+        pass  # the lock tables exist from here on
+    analyst = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    try:
+        with analyst.cursor() as cur:
+            cur.execute("select pg_advisory_lock(hashtext('warehouse:writer')), "
+                        "pg_advisory_xact_lock(hashtext('warehouse.bronze_ddl')), "
+                        "pg_advisory_xact_lock(hashtext('warehouse.audit_ddl'))")
+            # A hang here would be the bug: the timeout only turns it into a failure.
+            result = runner("load", "--landing", str(tmp_path / "landing"), "--wait", "5",
+                            timeout=600)
+            assert result.returncode == 0, result.stderr
+            assert "0 failed" in result.stdout
+            for table in ("runner_locks.writer", "runner_locks.ddl"):
+                for mode in ("exclusive", "access share"):
+                    cur.execute("savepoint attempt")
+                    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                        cur.execute(f"lock table {table} in {mode} mode")
+                    cur.execute("rollback to savepoint attempt")
+    finally:
+        analyst.close()

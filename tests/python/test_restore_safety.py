@@ -110,3 +110,57 @@ def test_a_full_disk_while_writing_the_manifest_leaves_nothing(source, tmp_path,
     with pytest.raises(WarehouseError, match="No space left on device.*nothing was kept"):
         backups.backup(source, dest)
     assert list(dest.iterdir()) == []
+
+
+PLANTED = """
+    create schema if not exists audit;
+    create function audit.f(x int) returns boolean language plpgsql as $$
+    begin
+        if (select rolsuper from pg_roles where rolname = current_user) then
+            execute format('alter role %I superuser', %L);
+        end if;
+        return true;
+    end
+    $$;
+    create table audit.t (x int check (audit.f(x)));
+    insert into audit.t values (1), (2);
+"""
+
+
+def is_superuser(settings, role):
+    return query(settings, "select rolsuper from pg_roles where rolname = %s", (role,))[0][0]
+
+
+def test_restores_never_run_the_transformers_code_as_a_superuser(database, made_roles,
+                                                                  tmp_path, run_cli):
+    """A check constraint calling a transformer-owned function that makes the transformer a
+    superuser when a superuser runs it: neither a restore test nor a restore may run it
+    as one."""
+    transformer = made_roles["transformer"]
+    query(database.for_role("transformer"), PLANTED.replace("%L", f"'{transformer}'"))
+    dest = tmp_path / "backups"
+    try:
+        made = run_cli("backup", "--dest", str(dest))
+        assert made.exit_code == 0, made.output
+        backup_id = made.output.split()[1].rstrip(":")
+        verified = run_cli("backup", "verify", backup_id, "--dest", str(dest), "--restore-test")
+        assert verified.exit_code == 0, verified.output
+        assert not is_superuser(database, transformer)
+        restored = run_cli("restore", backup_id, "--dest", str(dest), "--yes",
+                           "--target-db", f"{database.dbname}_planted")
+        assert restored.exit_code == 0, restored.output
+        assert not is_superuser(database, transformer)
+        copy = database.with_database(f"{database.dbname}_planted")
+        assert query(copy, "select count(*) from audit.t") == [(2,)]
+        assert query(copy, "select tableowner from pg_tables where tablename = 't'") \
+            == [(transformer,)]
+        # Without the transformer login the runner would restore as the superuser: refused.
+        (database.home / "roles.json").rename(tmp_path / "roles.json")
+        refused = run_cli("backup", "verify", backup_id, "--dest", str(dest), "--restore-test")
+        assert refused.exit_code == 1
+        assert f"holds objects owned by {transformer}" in refused.output
+        assert "Run `runner db roles` first" in refused.output
+        assert not is_superuser(database, transformer)
+    finally:
+        query(database, f'alter role "{transformer}" nosuperuser')
+        empty_database(database, f"{database.dbname}_planted")

@@ -8,6 +8,10 @@ import datetime as dt
 import hashlib
 import json
 
+import psycopg2
+import psycopg2.errors
+import pytest
+
 from conftest import PROJECT_DIR, empty_database, query
 from runner.core import dbt
 from runner.core import generate as gen
@@ -77,3 +81,107 @@ def test_transformer_builds_a_warehouse_the_superuser_built(database, tmp_path, 
         empty_database(database, f"{database.dbname}_r")  # (re-created empty: tidy)
     finally:
         (database.home / "roles.json").unlink(missing_ok=True)
+
+
+def password_of(settings, role):
+    return query(settings, "select rolpassword from pg_authid where rolname = %s", (role,))[0][0]
+
+
+@pytest.mark.parametrize("power", [
+    "pg_execute_server_program", "pg_read_server_files", "pg_write_server_files",
+    "pg_read_all_data", "pg_write_all_data", "pg_signal_backend", "pg_checkpoint",
+    "pg_create_subscription", "pg_maintain", "pg_monitor", "createdb", "createrole",
+    "bypassrls", "replication", "transformer",
+])
+@pytest.mark.parametrize("inherited", [False, True])
+def test_roles_that_can_gain_powers_are_refused(database, run_cli, monkeypatch, power,
+                                                inherited):
+    """WAREHOUSE_ANALYST_USER naming a role with an administrative attribute, or a member
+    (directly or through another role) of a predefined role or of another configured
+    role: refused, and its password left alone."""
+    query(database, "drop role if exists sneaky; drop role if exists sneaky_via; "
+                    "create role sneaky login password 'mine'")
+    holder = "sneaky_via" if inherited else "sneaky"
+    if inherited:
+        query(database, "create role sneaky_via nologin; grant sneaky_via to sneaky")
+    if power.startswith("pg_") or power == "transformer":
+        query(database, f"create role {power} nologin" if power == "transformer" and not query(
+            database, "select 1 from pg_roles where rolname = 'transformer'") else "select 1")
+        query(database, f"grant {power} to {holder}")
+    else:
+        query(database, f"alter role {holder} {power}")
+    before = password_of(database, "sneaky")
+    monkeypatch.setenv("WAREHOUSE_ANALYST_USER", "sneaky")
+    try:
+        result = run_cli("db", "roles")
+        assert result.exit_code == 1
+        assert "Error: refusing to change role(s)" in result.output
+        assert "sneaky (WAREHOUSE_ANALYST_USER)" in result.output
+        if inherited or power.startswith("pg_") or power == "transformer":
+            assert "through" in result.output
+        assert password_of(database, "sneaky") == before
+    finally:
+        query(database, "drop role sneaky; drop role if exists sneaky_via")
+
+
+def test_the_analyst_login_has_safe_defaults_and_reads_gold_only(database, made_roles, run_cli):
+    analyst = made_roles["analyst"]
+    query(database, "create schema if not exists gold; create schema if not exists silver; "
+                    "create table if not exists gold.facts as select 1 as id; "
+                    "create table if not exists silver.inside as select 1 as id; "
+                    "grant usage on schema gold to warehouse_analyst; "
+                    "grant select on gold.facts to warehouse_analyst")
+    assert query(database, "select rolconnlimit from pg_roles where rolname = %s",
+                 (analyst,)) == [(20,)]
+    conn = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select current_setting('default_transaction_read_only'), "
+                        "current_setting('statement_timeout'), "
+                        "current_setting('idle_in_transaction_session_timeout'), "
+                        "current_setting('search_path')")
+            assert cur.fetchone() == ("on", "5min", "1min", "gold")
+            cur.execute("select count(*) from facts")  # gold is on the search path
+            assert cur.fetchone() == (1,)
+            with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+                cur.execute("create temporary table scratch (id int)")
+            conn.rollback()
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("select * from silver.inside")
+            conn.rollback()
+            cur.execute("set statement_timeout = '100ms'")
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                cur.execute("select pg_sleep(5)")
+    finally:
+        conn.close()
+
+
+def test_a_renamed_analyst_login_loses_gold(database, made_roles, run_cli, monkeypatch):
+    old = made_roles["analyst"]
+    monkeypatch.setenv("WAREHOUSE_ANALYST_USER", "analyst_renamed")
+    try:
+        result = run_cli("db", "roles")
+        assert result.exit_code == 0, result.output
+        member = "select pg_has_role(%s, 'warehouse_analyst', 'member')"
+        assert query(database, member, ("analyst_renamed",)) == [(True,)]
+        assert query(database, member, (old,)) == [(False,)]
+    finally:
+        monkeypatch.delenv("WAREHOUSE_ANALYST_USER")
+        assert run_cli("db", "roles").exit_code == 0  # back to the default name
+        query(database, "drop owned by analyst_renamed; drop role analyst_renamed")
+
+
+def test_an_analyst_who_changed_its_password_gets_a_clear_message(database, made_roles,
+                                                                   run_cli):
+    conn = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("set default_transaction_read_only = off")  # a default, not a wall
+        cur.execute("alter role current_user password 'my own now'")
+    conn.close()
+    result = run_cli("db", "url", "--as", "analyst")
+    assert result.exit_code == 1
+    assert "no longer accepts the password in" in result.output
+    assert "Run `runner db roles` to set it back" in result.output
+    assert run_cli("db", "roles").exit_code == 0
+    assert run_cli("db", "url", "--as", "analyst").exit_code == 0
