@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from runner.commands.data import check_scale, resolve_landing, yes_option
 from runner.core import build as builder
-from runner.core import dbt, embedded, observe
+from runner.core import dbt, embedded, names, observe
 from runner.core import generate as gen
 from runner.core import roles as role_setup
 from runner.core import load as loader
@@ -142,7 +142,7 @@ def demo(scale: float, yes: bool, wait: float, verbose: bool) -> None:
                 bar.update(1)
                 if result.status == "failed":
                     failed.append(result)
-                    tqdm.write(f"  FAILED {result.name}: {result.error}")
+                    tqdm.write(f"  FAILED {names.shown(result.name)}: {result.error}")
 
             results = loader.load(settings, landing, on_file=on_file)
         loaded = [r for r in results if r.status == "loaded"]

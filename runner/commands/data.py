@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from runner.core import generate as gen
 from runner.core import load as loader
+from runner.core import names
 from runner.core import roles as role_setup
 from runner.core.locking import writer_lock
 from runner.errors import WarehouseError
@@ -92,7 +93,12 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate, yes) -> None:
 @click.option("--status", "show_status", is_flag=True, help="Show the load log instead of loading.")
 @click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
               help="Seconds to wait for another writer (build, backup, restore) to finish.")
-def load(landing, show_status, wait) -> None:
+@click.option("--max-age-days", type=click.IntRange(min=1, max=36500), default=None,
+              envvar=loader.MAX_AGE_VARIABLE, show_envvar=True,
+              help=f"Oldest batch date accepted, in days before today (default "
+                   f"{loader.MAX_AGE_DAYS}); dates up to {loader.DAYS_AHEAD} days ahead are "
+                   "accepted. Files outside the window are refused.")
+def load(landing, show_status, wait, max_age_days) -> None:
     """Load new landing files into the bronze tables (COPY, one transaction per file).
 
     Examples: runner load    runner load --status
@@ -105,7 +111,7 @@ def load(landing, show_status, wait) -> None:
             return
         click.echo(f"{'file':<42} {'status':<7} {'rows':>9} {'bytes':>11} {'sha256':<12} {'ms':>6}  drift / error")
         for name, status, rows_loaded, size, checksum, ms, drift, error in rows:
-            click.echo(f"{name:<42} {status:<7} {rows_loaded or 0:>9,} {size:>11,} {checksum:<12} {ms:>6}  {drift or error}")
+            click.echo(f"{names.shown(name):<42} {status:<7} {rows_loaded or 0:>9,} {size:>11,} {checksum:<12} {ms:>6}  {drift or error}")
         return
     folder = resolve_landing(landing)
     counts = {"loaded": 0, "skipped": 0, "failed": 0}
@@ -119,20 +125,21 @@ def load(landing, show_status, wait) -> None:
             rows += result.rows
             bar.update(1)
             if result.drift:
-                tqdm.write(f"schema drift in {result.name}: new column(s) {', '.join(result.drift)} kept")
+                tqdm.write(f"schema drift in {names.shown(result.name)}: new column(s) {', '.join(result.drift)} kept")
             if result.status == "failed":
                 failures.append(result)
-                tqdm.write(f"FAILED {result.name}: {result.error}")
+                tqdm.write(f"FAILED {names.shown(result.name)}: {result.error}")
 
         with writer_lock(settings, "load", wait):
-            loader.load(settings, folder, on_file=on_file)
+            loader.load(settings, folder, on_file=on_file, max_age=max_age_days)
     click.echo(
         f"loaded {counts['loaded']} files ({rows:,} rows), skipped {counts['skipped']} "
         f"already loaded, {counts['failed']} failed"
     )
     if failures:
         raise WarehouseError(
-            f"{len(failures)} file(s) failed and were not loaded (first: {failures[0].name}: "
+            f"{len(failures)} file(s) failed and were not loaded (first: "
+            f"{names.shown(failures[0].name)}: "
             f"{failures[0].error}). Fix or replace them and run `runner load` again; "
             "`runner load --status` lists every file."
         )

@@ -45,3 +45,9 @@ def role(value: str, what: str = "role name") -> str:
 def normalise_column(raw: str) -> str:
     """A header's column name as bronze stores it: trimmed and lower case."""
     return raw.strip().lower()
+
+
+def shown(value: str) -> str:
+    """A name from outside as it may be printed: control and other unprintable characters
+    escaped, so a name cannot end a line or move the cursor in a terminal or a log."""
+    return value if value.isprintable() else repr(value)[1:-1]

@@ -99,8 +99,8 @@ def test_bad_files_fail_alone(loaded, landing, tmp_path, run_cli):
     errors = dict(query(settings, "select file_name, error from bronze.load_log where status = 'failed'"))
     assert errors["erp__orders__2026-01-01.csv"].startswith("line ")
     assert "missing data for column" in errors["erp__orders__2026-01-01.csv"]
-    assert errors["erp__stores__2026-01-02.csv"].startswith("line 2: invalid byte sequence")
-    assert errors["crm__customers__2026-01-03.jsonl"].startswith("line 2: invalid input syntax for type json")
+    assert errors["erp__stores__2026-01-02.csv"].startswith("line 2: bytes that are not UTF-8 text")
+    assert errors["crm__customers__2026-01-03.jsonl"].startswith("line 2: not valid JSON")
     assert errors["erp__products__2026-01-04.csv"].startswith("line 1: header lacks sku")
     after = bronze_counts(settings)
     assert after["erp_stores"] == before["erp_stores"] + 1  # only the good file
