@@ -4,12 +4,13 @@
     Nested CASEs guarantee the cast runs only on text that passed the pattern.
     Patterns use [0-9] (\d may match non-ASCII digits the cast rejects) and check lengths
     with length() rather than bounded repeats like {1,18}, which the regex engine runs
-    slower (DECISIONS.md).
+    slower (DECISIONS.md). Year 0000 matches the pattern but not PostgreSQL's calendar.
 -#}
 
 {% macro safe_timestamp(expression) -%}
     case
         when {{ expression }} ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[ T]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$'
+            and substr({{ expression }}, 1, 4) <> '0000'
             then case
                 -- Days up to 28 exist in every month; only later ones need the calendar.
                 when substr({{ expression }}, 9, 2) <= '28'
@@ -42,8 +43,16 @@
     end
 {%- endmacro %}
 
+{#-
+    Whitespace is Unicode's White_Space list spelled out: `\s` follows the collation, so it
+    would match a no-break space on a UTF-8 server and not on a C one.
+-#}
 {% macro clean_text(expression) -%}
-    nullif(regexp_replace(btrim({{ expression }}), '\s+', ' ', 'g'), '')
+    nullif(btrim(regexp_replace(
+        {{ expression }},
+        '[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+',
+        ' ', 'g'
+    )), '')
 {%- endmacro %}
 
 {#-

@@ -242,7 +242,12 @@ def _initdb(settings: Settings, password: str) -> None:
                 "--auth-local=trust",
                 "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
-                "--no-locale",
+                # Unicode case rules whatever the machine's locales (PostgreSQL 17+'s
+                # builtin provider), C order for sorting; cleaning names its collation too
+                # (macros/cleaning/text_folding.sql), so older clusters give the same gold.
+                "--locale=C",
+                "--locale-provider=builtin",
+                "--builtin-locale=C.UTF-8",
                 "--no-instructions",
             ],
             pgdata,

@@ -3,8 +3,7 @@
         materialized='incremental',
         unique_key='customer_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        indexes=[{'columns': ['customer_id'], 'unique': True}]
+        on_schema_change='append_new_columns'
     )
 }}
 -- One row per customer: the latest version wins (update time, then load order). A

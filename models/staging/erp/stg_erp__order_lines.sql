@@ -4,7 +4,7 @@
         unique_key='order_line_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        indexes=[{'columns': ['order_line_id'], 'unique': True}, {'columns': ['order_id']}]
+        indexes=[{'columns': ['order_id']}]
     )
 }}
 -- One row per order line, incremental like stg_erp__orders (same watermark and merge).

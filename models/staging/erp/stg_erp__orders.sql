@@ -3,8 +3,7 @@
         materialized='incremental',
         unique_key='order_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        indexes=[{'columns': ['order_id'], 'unique': True}]
+        on_schema_change='append_new_columns'
     )
 }}
 -- One row per order, incremental: each run merges the base rows not merged yet (see

@@ -19,16 +19,21 @@ source as (
 
 ),
 
-country_codes as (
+country_aliases as (
 
-    select * from {{ ref('country_codes') }}
+    {{ country_aliases() }}
 
 ),
 
 renamed as (
 
     select
-        {{ clean_text("record ->> 'customer_id'") }} as customer_id,
+        -- An over-long id is kept out of the indexed column (its row is rejected below).
+        case
+            when octet_length({{ clean_text("record ->> 'customer_id'") }})
+                <= {{ var('max_key_length') }}
+                then {{ clean_text("record ->> 'customer_id'") }}
+        end as customer_id,
         record ->> 'first_name' as first_name_raw,
         record ->> 'last_name' as last_name_raw,
         record ->> 'email' as email_raw,
@@ -55,15 +60,15 @@ standardised as (
 
     select
         renamed.*,
-        lower(btrim(renamed.email_raw)) as email_candidate,
-        regexp_replace(renamed.phone_raw, '\D', '', 'g') as phone_digits,
-        country_codes.country_code,
-        country_codes.calling_code,
+        {{ fold_lower('btrim(renamed.email_raw)') }} as email_candidate,
+        regexp_replace(renamed.phone_raw, '[^0-9]', '', 'g') as phone_digits,
+        country_aliases.country_code,
+        country_aliases.calling_code,
         {{ safe_timestamp('renamed.created_at_raw') }} as created_at,
         {{ safe_timestamp('renamed.updated_at_raw') }} as updated_at
     from renamed
-    left join country_codes
-        on lower({{ clean_text('renamed.country_raw') }}) = country_codes.country_alias
+    left join country_aliases
+        on {{ lookup_key('renamed.country_raw') }} = country_aliases.alias_key
 
 ),
 
@@ -73,8 +78,8 @@ cleaned as (
 
     select
         *,
-        initcap(lower({{ clean_text('first_name_raw') }})) as first_name,
-        initcap(lower({{ clean_text('last_name_raw') }})) as last_name,
+        {{ title_case(clean_text('first_name_raw')) }} as first_name,
+        {{ title_case(clean_text('last_name_raw')) }} as last_name,
         case
             when email_candidate ~ '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'
                 then email_candidate
@@ -86,10 +91,10 @@ cleaned as (
             when phone_digits like '0%' then '+' || calling_code || substr(phone_digits, 2)
         end as phone_candidate,
         {{ clean_text('address_line1_raw') }} as address_line1,
-        initcap(lower({{ clean_text('city_raw') }})) as city,
+        {{ title_case(clean_text('city_raw')) }} as city,
         {{ clean_text('postal_code_raw') }} as postal_code,
-        lower({{ clean_text('segment_raw') }}) as customer_segment,
-        lower({{ clean_text('loyalty_tier_raw') }}) as loyalty_tier
+        {{ fold_lower(clean_text('segment_raw')) }} as customer_segment,
+        {{ fold_lower(clean_text('loyalty_tier_raw')) }} as loyalty_tier
     from standardised
     offset 0  -- noqa: AM09
 
@@ -99,12 +104,19 @@ checked as (
 
     select
         *,
-        case when phone_candidate ~ '^\+[1-9]\d{7,14}$' then phone_candidate end as phone_number,
+        case when phone_candidate ~ '^\+[1-9][0-9]{7,14}$' then phone_candidate end as phone_number,
         email is not null as has_valid_email,
-        coalesce(phone_candidate ~ '^\+[1-9]\d{7,14}$', false) as has_valid_phone,
+        coalesce(phone_candidate ~ '^\+[1-9][0-9]{7,14}$', false) as has_valid_phone,
         case
+            when octet_length({{ clean_text("raw_record ->> 'customer_id'") }})
+                > {{ var('max_key_length') }}
+                then 'value_too_long'
             when customer_id is null then 'missing_key'
+            when customer_id = '{{ var("missing_member_key") }}' then 'reserved_key'
             when updated_at is null then 'unparseable_date'
+            -- A deletion's attributes can become the customer's last ones: checked too.
+            when customer_segment not in {{ accepted_values_list('customer_segment') }}
+                then 'unknown_segment'
             when is_tombstone then null
             when created_at_raw is null then 'missing_required_field'
             when created_at is null then 'unparseable_date'

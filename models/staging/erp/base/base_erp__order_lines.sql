@@ -86,6 +86,8 @@ checked as (
         renamed.*,
         case
             when renamed.order_line_id is null then 'missing_key'
+            when octet_length(renamed.product_id) > {{ var('max_key_length') }}
+                then 'value_too_long'
             when renamed.order_id is null or renamed.product_id is null
                 or renamed.quantity is null
                 then 'missing_required_field'

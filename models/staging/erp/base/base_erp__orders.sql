@@ -14,8 +14,8 @@ renamed as (
         {{ safe_integer('order_id') }} as order_id,
         {{ clean_text('customer_id') }} as customer_id,
         {{ clean_text('store_id') }} as store_id,
-        lower({{ clean_text('status') }}) as order_status,
-        upper({{ clean_text('currency') }}) as currency_code,
+        {{ fold_lower(clean_text('status')) }} as order_status,
+        {{ fold_upper(clean_text('currency')) }} as currency_code,
         {{ clean_text(optional_column(source('erp', 'erp_orders'), 'promo_code')) }}
             as promo_code,
         order_ts as ordered_at_raw,
@@ -37,7 +37,13 @@ checked as (
         *,
         case
             when order_id is null then 'missing_key'
+            when octet_length(customer_id) > {{ var('max_key_length') }}
+                or octet_length(store_id) > {{ var('max_key_length') }}
+                then 'value_too_long'
             when customer_id is null or store_id is null then 'missing_required_field'
+            when order_status not in {{ accepted_values_list('order_status') }} then 'unknown_status'
+            when currency_code not in {{ accepted_values_list('currency_code') }}
+                then 'unknown_currency'
             when ordered_at is null or updated_at is null then 'unparseable_date'
             when ordered_at < '{{ var("company_founded_date") }}'::date
                 or ordered_at > _batch_date + interval '1 day'

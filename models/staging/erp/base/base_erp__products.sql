@@ -14,12 +14,12 @@ renamed as (
         {{ clean_text('product_id') }} as product_id,
         {{ clean_text('sku') }} as sku,
         {{ clean_text('product_name') }} as product_name_raw,
-        initcap(lower({{ clean_text('product_name') }})) as product_name,
+        {{ title_case(clean_text('product_name')) }} as product_name,
         {{ clean_text('category') }} as category,
         {{ clean_text('subcategory') }} as subcategory,
         {{ clean_text('brand') }} as brand,
         unit_price as unit_price_raw,
-        upper({{ clean_text('currency') }}) as currency_code,
+        {{ fold_upper(clean_text('currency')) }} as currency_code,
         {{ safe_numeric('unit_price') }} as unit_price,
         ({{ safe_numeric('unit_price') }})::numeric(18, 2) as unit_price_amount,
         {{ safe_timestamp('updated_at') }} as updated_at,
@@ -38,10 +38,14 @@ checked as (
     select
         *,
         case
+            when octet_length(product_id) > {{ var('max_key_length') }} then 'value_too_long'
             when product_id is null then 'missing_key'
-            when product_name_raw is null or nullif(btrim(unit_price_raw), '') is null
+            when product_id = '{{ var("missing_member_key") }}' then 'reserved_key'
+            when product_name_raw is null or category is null
+                or nullif(btrim(unit_price_raw), '') is null
                 then 'missing_required_field'
-            when unit_price is null or unit_price <= 0 then 'invalid_price'
+            -- A price below a cent rounds to 0.00, which no product may cost.
+            when unit_price is null or unit_price_amount < 0.01 then 'invalid_price'
             when unit_price > {{ var('max_unit_price_amount') }} then 'value_out_of_range'
             when updated_at is null then 'unparseable_date'
         end as rejection_reason
