@@ -16,7 +16,8 @@
             partition by {{ business_key }} order by dbt_valid_from
         ) = 1 as is_first_version,
         {{ as_utc('dbt_valid_from') }} as valid_from,
-        {{ as_utc('dbt_valid_to') }} as valid_to
+        {{ as_utc('dbt_valid_to') }} as valid_to,
+        false as is_unknown_member
     from {{ snapshot_relation }}
     {%- if keys is not none %}
     where {{ business_key }} in {{ keys }}
@@ -53,13 +54,34 @@
     )), 'hex')
 {%- endmacro %}
 
-{#- The bookkeeping columns of a dimension's missing member ('-1'): always valid. -#}
-{% macro missing_member_validity() -%}
-    0::bigint as source_load_order,
-    true as is_current,
-    true as is_first_version,
-    '1900-01-01'::timestamptz as valid_from,
-    null::timestamptz as valid_to
+{#-
+    A dimension's unknown member ('-1'), the row a fact points at when the source named a
+    customer, product or store the warehouse never received. One convention for every
+    dimension: `columns` are the attributes as (name, type) pairs in the versions' order;
+    type 'label' (a name or category analysts group by) reads 'Unknown', a boolean is
+    false, anything else (codes, hashes, numbers, dates) is null. The row is never current
+    (`is_current` false), so counts of current members leave it out, and
+    `is_unknown_member` marks it.
+-#}
+{% macro unknown_member(key_name, business_key, columns) -%}
+    select
+        '-1' as {{ key_name }},
+        '-1' as {{ business_key }},
+        {% for name, type in columns -%}
+        {%- if type == 'label' -%}
+        'Unknown'::text as {{ name }},
+        {% elif type == 'boolean' -%}
+        false as {{ name }},
+        {% else -%}
+        null::{{ type }} as {{ name }},
+        {% endif -%}
+        {%- endfor -%}
+        0::bigint as source_load_order,
+        false as is_current,
+        true as is_first_version,
+        '1900-01-01'::timestamptz as valid_from,
+        null::timestamptz as valid_to,
+        true as is_unknown_member
 {%- endmacro %}
 
 {#-

@@ -100,7 +100,7 @@ def build(skip_freshness: bool, wait: float, verbose: bool, dbt_args: tuple[str,
 
 DEMO_QUERIES = """\
   runner db psql -c 'select * from gold.rpt_business_kpis_monthly order by kpi_month'
-  runner db psql -c 'select region, sales_month, sum(net_revenue_amount) from gold.agg_sales_monthly group by 1, 2 order by 2, 1'
+  runner db psql -c 'select region, sales_month, sum(net_revenue_amount_eur) from gold.agg_sales_monthly group by 1, 2 order by 2, 1'
   runner db psql -c 'select * from gold.rpt_data_quality_batches order by batch_date desc limit 10'"""
 
 

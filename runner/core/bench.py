@@ -32,7 +32,7 @@ from runner.settings import Settings, load_settings
 
 QUERIES = {
     "revenue by region and month": (
-        "select sales_month, region, sum(net_revenue_amount) from gold.agg_sales_monthly "
+        "select sales_month, region, sum(net_revenue_amount_eur) from gold.agg_sales_monthly "
         "group by 1, 2",
         "select date_trunc('month', o.order_date), s.region, sum(l.net_amount) "
         "from silver.stg_erp__order_lines l join silver.stg_erp__orders o using (order_id) "
@@ -40,7 +40,7 @@ QUERIES = {
         "group by 1, 2",
     ),
     "top products": (
-        "select product_name, sum(net_revenue_amount) r from gold.agg_sales_product_monthly "
+        "select product_name, sum(net_revenue_amount_eur) r from gold.agg_sales_product_monthly "
         "group by 1 order by r desc limit 10",
         "select p.product_name, sum(l.net_amount) r from silver.stg_erp__order_lines l "
         "join silver.stg_erp__orders o using (order_id) join silver.stg_erp__products p "

@@ -226,7 +226,8 @@ def test_relationship_tests_read_the_rows_changed_since_they_last_passed(built):
         select (order_line_id + 1000000000)::bigint, order_id, 'no-such-customer', product_key,
             store_key, date_key, customer_id, product_id, store_id, order_status,
             currency_code, line_number, quantity, unit_price_amount, gross_amount,
-            discount_amount, net_amount, is_cancelled, order_date, ordered_at,
+            discount_amount, net_amount, gross_amount_eur, discount_amount_eur,
+            net_amount_eur, is_cancelled, order_date, ordered_at,
             line_load_order, order_load_order, %s
         from gold.fct_order_lines order by order_line_id limit 1""", (watermark + 1,))
     try:

@@ -6,7 +6,7 @@
         on_schema_change='fail'
     )
 }}
--- Customers, one row per version (SCD Type 2 from the snapshot), plus a missing member.
+-- Customers, one row per version (SCD Type 2 from the snapshot), plus the unknown member.
 -- No personal data in clear text: email and phone are salted hashes (a new salt needs
 -- `runner build --full-refresh`). Incremental by customer: every version of a customer
 -- with a new version or a version closed since the last run is written again; the rest
@@ -57,23 +57,21 @@ versions as (
 
 ),
 
-missing_member as (
+unknown_member as (
 
-    select
-        '-1' as customer_key,
-        '-1' as customer_id,
-        null as email_hash,
-        null as email_domain,
-        null as phone_hash,
-        'Unknown' as city,
-        null as postal_area,
-        null as country_code,
-        'unknown' as customer_segment,
-        null as loyalty_tier,
-        false as has_valid_email,
-        false as has_valid_phone,
-        null::timestamptz as created_at,
-        {{ missing_member_validity() }}
+    {{ unknown_member('customer_key', 'customer_id', [
+        ('email_hash', 'text'),
+        ('email_domain', 'text'),
+        ('phone_hash', 'text'),
+        ('city', 'label'),
+        ('postal_area', 'text'),
+        ('country_code', 'text'),
+        ('customer_segment', 'label'),
+        ('loyalty_tier', 'label'),
+        ('has_valid_email', 'boolean'),
+        ('has_valid_phone', 'boolean'),
+        ('created_at', 'timestamptz'),
+    ]) }}
 
 ),
 
@@ -81,7 +79,7 @@ final as (
 
     select * from versions
     union all
-    select * from missing_member
+    select * from unknown_member
 
 )
 

@@ -1,19 +1,40 @@
--- One row per calendar day from the company's founding to two years after today, with
--- calendar and fiscal attributes (fiscal year starts in var('fiscal_year_start_month')).
+-- One row per calendar day from the company's founding to the end of the year after the
+-- latest order, with calendar, ISO and fiscal attributes (fiscal year starts in
+-- var('fiscal_year_start_month')). Bounded by the data, not the clock: two builds of the
+-- same data give the same calendar.
 with
+
+orders as (
+
+    select * from {{ ref('stg_erp__orders') }}
+
+),
+
+calendar_end as (
+
+    select
+        {% if var('calendar_end_date', none) %}
+            '{{ var("calendar_end_date") }}'::date
+        {% else %}
+            (
+                date_trunc('year', coalesce(
+                    max(order_date), '{{ var("company_founded_date") }}'::date
+                )) + interval '2 years - 1 day'
+            )::date
+        {% endif %} as end_date
+    from orders
+
+),
 
 days as (
 
     select generated_day::date as calendar_date
-    from generate_series(
-            '{{ var("company_founded_date") }}'::date,
-            {% if var('calendar_end_date', none) %}
-            '{{ var("calendar_end_date") }}'::date,
-        {% else %}
-                (current_date + interval '2 years')::date,
-            {% endif %}
-            interval '1 day'
-        ) as generated_day
+    from calendar_end
+    cross join generate_series(
+        '{{ var("company_founded_date") }}'::date,
+        calendar_end.end_date,
+        interval '1 day'
+    ) as generated_day
 
 ),
 
@@ -29,6 +50,8 @@ final as (
         extract(day from calendar_date)::integer as day_of_month,
         extract(doy from calendar_date)::integer as day_of_year,
         extract(week from calendar_date)::integer as iso_week,
+        -- The year the ISO week belongs to: 2024-12-30 is in week 1 of 2025.
+        extract(isoyear from calendar_date)::integer as iso_year,
         extract(month from calendar_date)::integer as month_number,
         extract(quarter from calendar_date)::integer as quarter_number,
         extract(year from calendar_date)::integer as year_number,

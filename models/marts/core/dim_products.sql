@@ -1,4 +1,4 @@
--- Products, one row per version (SCD Type 2 from the snapshot), plus a missing member.
+-- Products, one row per version (SCD Type 2 from the snapshot), plus the unknown member.
 with
 
 versions as (
@@ -11,19 +11,17 @@ versions as (
 
 ),
 
-missing_member as (
+unknown_member as (
 
-    select
-        '-1' as product_key,
-        '-1' as product_id,
-        null as sku,
-        'Unknown product' as product_name,
-        'Unknown' as category,
-        'Unknown' as subcategory,
-        null as brand,
-        null as currency_code,
-        null::numeric(18, 2) as unit_price_amount,
-        {{ missing_member_validity() }}
+    {{ unknown_member('product_key', 'product_id', [
+        ('sku', 'text'),
+        ('product_name', 'label'),
+        ('category', 'label'),
+        ('subcategory', 'label'),
+        ('brand', 'label'),
+        ('currency_code', 'text'),
+        ('unit_price_amount', 'numeric(18, 2)'),
+    ]) }}
 
 ),
 
@@ -31,7 +29,7 @@ final as (
 
     select * from versions
     union all
-    select * from missing_member
+    select * from unknown_member
 
 )
 

@@ -1,5 +1,5 @@
--- Stores and online shops, one row per version (SCD Type 2 from the snapshot), plus a
--- missing member.
+-- Stores and online shops, one row per version (SCD Type 2 from the snapshot), plus the
+-- unknown member.
 with
 
 versions as (
@@ -11,18 +11,16 @@ versions as (
 
 ),
 
-missing_member as (
+unknown_member as (
 
-    select
-        '-1' as store_key,
-        '-1' as store_id,
-        'Unknown store' as store_name,
-        'unknown' as sales_channel,
-        null as city,
-        null as country_code,
-        'Unknown' as region,
-        null::date as opened_date,
-        {{ missing_member_validity() }}
+    {{ unknown_member('store_key', 'store_id', [
+        ('store_name', 'label'),
+        ('sales_channel', 'label'),
+        ('city', 'label'),
+        ('country_code', 'text'),
+        ('region', 'label'),
+        ('opened_date', 'date'),
+    ]) }}
 
 ),
 
@@ -30,7 +28,7 @@ final as (
 
     select * from versions
     union all
-    select * from missing_member
+    select * from unknown_member
 
 )
 

@@ -51,6 +51,27 @@ dim_stores as not materialized (
 
 ),
 
+exchange_rates as (
+
+    select * from {{ ref('exchange_rates') }}
+
+),
+
+-- Each rate holds until its currency's next one.
+exchange_rate_windows as (
+
+    select
+        currency_code,
+        units_per_eur,
+        valid_from,
+        coalesce(
+            lead(valid_from) over (partition by currency_code order by valid_from),
+            'infinity'::date
+        ) as valid_to
+    from exchange_rates
+
+),
+
 {% if is_incremental() %}
     -- Lines to rebuild: new or changed lines, lines of new or changed orders, lines
     -- accepted late because their product arrived after them, and lines keyed to a
@@ -134,6 +155,16 @@ keyed as (
         changed_lines.gross_amount,
         changed_lines.discount_amount,
         changed_lines.net_amount,
+        -- Gold's reporting currency: each line converted once at its order date's rate;
+        -- net = gross - discount holds in euros too.
+        round(changed_lines.gross_amount / rates.units_per_eur, 2)::numeric(18, 2)
+            as gross_amount_eur,
+        round(changed_lines.discount_amount / rates.units_per_eur, 2)::numeric(18, 2)
+            as discount_amount_eur,
+        (
+            round(changed_lines.gross_amount / rates.units_per_eur, 2)
+            - round(changed_lines.discount_amount / rates.units_per_eur, 2)
+        )::numeric(18, 2) as net_amount_eur,
         changed_lines.order_status = 'cancelled' as is_cancelled,
         changed_lines.order_date,
         changed_lines.ordered_at,
@@ -149,6 +180,11 @@ keyed as (
             coalesce(store.source_load_order, store_first.source_load_order, 0)
         ) as source_load_order
     from changed_lines
+    left join exchange_rate_windows as rates
+        on
+            changed_lines.currency_code = rates.currency_code
+            and changed_lines.order_date >= rates.valid_from
+            and changed_lines.order_date < rates.valid_to
     {{ point_in_time_join('dim_customers', 'customer', 'customer_id',
         'changed_lines.customer_id', 'changed_lines.ordered_at') }}
     {{ point_in_time_join('dim_products', 'product', 'product_id',

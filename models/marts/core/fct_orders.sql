@@ -12,9 +12,10 @@
         pre_hook="{% if not is_incremental() %}{{ planner_hint('one_pass_sorted_aggregate') }}{% endif %}"
     )
 }}
--- One row per order with its line totals, keyed like fct_order_lines. Orders whose
--- header or lines changed since the last run are rebuilt in place. A full build sums the
--- lines once, in the order of the line fact's order_id index (planner hint; DECISIONS.md).
+-- One row per order (with at least one accepted line) and its line totals, keyed like
+-- fct_order_lines. Orders whose header or lines changed since the last run are rebuilt
+-- in place. A full build sums the lines once, in the order of the line fact's order_id
+-- index (planner hint; DECISIONS.md).
 with
 
 -- Import CTEs not materialized: each is read more than once, and inlining lets the
@@ -87,6 +88,9 @@ line_totals as (
         sum(order_lines.gross_amount)::numeric(18, 2) as gross_amount,
         sum(order_lines.discount_amount)::numeric(18, 2) as discount_amount,
         sum(order_lines.net_amount)::numeric(18, 2) as net_amount,
+        sum(order_lines.gross_amount_eur)::numeric(18, 2) as gross_amount_eur,
+        sum(order_lines.discount_amount_eur)::numeric(18, 2) as discount_amount_eur,
+        sum(order_lines.net_amount_eur)::numeric(18, 2) as net_amount_eur,
         max(order_lines.line_load_order) as max_line_load_order,
         max(order_lines.source_load_order) as max_line_source_load_order
     from order_lines
@@ -113,20 +117,25 @@ keyed as (
         coalesce(customer.customer_key, customer_first.customer_key, '-1') as customer_key,
         coalesce(store.store_key, store_first.store_key, '-1') as store_key,
         to_char(changed.order_date, 'YYYYMMDD')::integer as date_key,
-        coalesce(line_totals.line_count, 0) as line_count,
-        coalesce(line_totals.quantity, 0) as quantity,
-        coalesce(line_totals.gross_amount, 0)::numeric(18, 2) as gross_amount,
-        coalesce(line_totals.discount_amount, 0)::numeric(18, 2) as discount_amount,
-        coalesce(line_totals.net_amount, 0)::numeric(18, 2) as net_amount,
+        line_totals.line_count,
+        line_totals.quantity,
+        line_totals.gross_amount,
+        line_totals.discount_amount,
+        line_totals.net_amount,
+        line_totals.gross_amount_eur,
+        line_totals.discount_amount_eur,
+        line_totals.net_amount_eur,
         changed.order_status = 'cancelled' as is_cancelled,
-        coalesce(line_totals.max_line_load_order, 0) as max_line_load_order,
+        line_totals.max_line_load_order,
         -- Changes whenever this row is written with new content: the order's version, or
         -- any of its lines (a line accepted late keeps its old load order, but not its
         -- source_load_order). The watermark of the per-customer report.
         greatest(changed._load_order, line_totals.max_line_source_load_order)
             as source_load_order
     from changed
-    left join line_totals
+    -- An order is an order with at least one accepted line (docs/querying.md,
+    -- "Definitions"): a header whose lines were all rejected is not one.
+    inner join line_totals
         on changed.order_id = line_totals.order_id
     {{ point_in_time_join('dim_customers', 'customer', 'customer_id',
         'changed.customer_id', 'changed.ordered_at') }}

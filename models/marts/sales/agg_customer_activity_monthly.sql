@@ -59,7 +59,7 @@ customer_months as (
         customer_id,
         date_trunc('month', order_date)::date as activity_month,
         count(*)::integer as order_count,
-        sum(net_amount)::numeric(18, 2) as net_revenue_amount
+        sum(net_amount_eur)::numeric(18, 2) as net_revenue_amount_eur
     from changed_orders
     where not is_cancelled
     group by customer_id, date_trunc('month', order_date)
@@ -72,7 +72,7 @@ final as (
         customer_months.customer_id,
         customer_months.activity_month,
         customer_months.order_count,
-        customer_months.net_revenue_amount,
+        customer_months.net_revenue_amount_eur,
         customer_watermarks.max_source_load_order,
         min(customer_months.activity_month) over (
             partition by customer_months.customer_id

@@ -11,7 +11,8 @@
 -- Daily sales by store (with its region and channel) and product category, as the store
 -- and product were when the order was placed. Incremental by (day, store): each pair with
 -- a changed fact row is recomputed whole (the primary key, which leads with both, finds
--- the rows to replace). Cancelled orders count separately, not as revenue. A full build
+-- the rows to replace). Cancelled orders count separately, not as revenue. Amounts in
+-- EUR, gold's reporting currency. A full build
 -- reads the fact in table order (planner hint); a day reads a few pairs by index.
 with
 
@@ -78,18 +79,23 @@ aggregated as (
         region,
         sales_channel,
         product_category,
-        count(distinct order_id) filter (where not is_cancelled)::integer as order_count,
+        -- Distinct within the group: an order with lines in two categories is in both.
+        count(distinct order_id) filter (
+            where not is_cancelled
+        )::integer as distinct_orders_in_category,
         count(*) filter (where not is_cancelled)::integer as line_count,
         coalesce(sum(quantity) filter (where not is_cancelled), 0)::integer as quantity,
-        coalesce(sum(gross_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-            as gross_amount,
-        coalesce(sum(discount_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-            as discount_amount,
-        coalesce(sum(net_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-            as net_revenue_amount,
-        count(distinct order_id) filter (where is_cancelled)::integer as cancelled_order_count,
-        coalesce(sum(net_amount) filter (where is_cancelled), 0)::numeric(18, 2)
-            as cancelled_amount,
+        coalesce(sum(gross_amount_eur) filter (where not is_cancelled), 0)::numeric(18, 2)
+            as gross_amount_eur,
+        coalesce(sum(discount_amount_eur) filter (where not is_cancelled), 0)::numeric(18, 2)
+            as discount_amount_eur,
+        coalesce(sum(net_amount_eur) filter (where not is_cancelled), 0)::numeric(18, 2)
+            as net_revenue_amount_eur,
+        count(distinct order_id) filter (
+            where is_cancelled
+        )::integer as distinct_cancelled_orders_in_category,
+        coalesce(sum(net_amount_eur) filter (where is_cancelled), 0)::numeric(18, 2)
+            as cancelled_amount_eur,
         max(source_load_order) as max_source_load_order
     from lines_to_aggregate
     group by order_date, store_id, store_name, region, sales_channel, product_category

@@ -56,14 +56,16 @@ final as (
         (array_agg(region order by order_date desc))[1] as region,
         (array_agg(sales_channel order by order_date desc))[1] as sales_channel,
         product_category,
-        sum(order_count)::integer as order_count,
+        -- Additive across days (an order has one date), not across categories.
+        sum(distinct_orders_in_category)::integer as distinct_orders_in_category,
         sum(line_count)::integer as line_count,
         sum(quantity)::integer as quantity,
-        sum(gross_amount)::numeric(18, 2) as gross_amount,
-        sum(discount_amount)::numeric(18, 2) as discount_amount,
-        sum(net_revenue_amount)::numeric(18, 2) as net_revenue_amount,
-        sum(cancelled_order_count)::integer as cancelled_order_count,
-        sum(cancelled_amount)::numeric(18, 2) as cancelled_amount,
+        sum(gross_amount_eur)::numeric(18, 2) as gross_amount_eur,
+        sum(discount_amount_eur)::numeric(18, 2) as discount_amount_eur,
+        sum(net_revenue_amount_eur)::numeric(18, 2) as net_revenue_amount_eur,
+        sum(distinct_cancelled_orders_in_category)::integer
+            as distinct_cancelled_orders_in_category,
+        sum(cancelled_amount_eur)::numeric(18, 2) as cancelled_amount_eur,
         max(max_source_load_order) as max_source_load_order
     from days_to_roll_up
     group by date_trunc('month', order_date), store_id, product_category

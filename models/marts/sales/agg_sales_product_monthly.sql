@@ -82,13 +82,16 @@ monthly as (
     select
         sales_month,
         product_id,
-        count(distinct order_id) filter (where not is_cancelled)::integer as order_count,
+        -- Distinct within the product: an order with two products counts for each.
+        count(distinct order_id) filter (
+            where not is_cancelled
+        )::integer as distinct_orders_with_product,
         count(*) filter (where not is_cancelled)::integer as line_count,
         coalesce(sum(quantity) filter (where not is_cancelled), 0)::integer as quantity,
-        coalesce(sum(net_amount) filter (where not is_cancelled), 0)::numeric(18, 2)
-            as net_revenue_amount,
-        coalesce(sum(net_amount) filter (where is_cancelled), 0)::numeric(18, 2)
-            as cancelled_amount,
+        coalesce(sum(net_amount_eur) filter (where not is_cancelled), 0)::numeric(18, 2)
+            as net_revenue_amount_eur,
+        coalesce(sum(net_amount_eur) filter (where is_cancelled), 0)::numeric(18, 2)
+            as cancelled_amount_eur,
         max(source_load_order) as max_source_load_order
     from lines_to_aggregate
     group by sales_month, product_id
@@ -102,11 +105,11 @@ final as (
         monthly.product_id,
         latest_products.product_name,
         latest_products.category as product_category,
-        monthly.order_count,
+        monthly.distinct_orders_with_product,
         monthly.line_count,
         monthly.quantity,
-        monthly.net_revenue_amount,
-        monthly.cancelled_amount,
+        monthly.net_revenue_amount_eur,
+        monthly.cancelled_amount_eur,
         monthly.max_source_load_order
     from monthly
     left join latest_products

@@ -29,7 +29,7 @@ cohort_activity as (
             + extract(month from activity_month)
             - extract(month from first_order_month)
         )::integer as months_since_first_order,
-        count(*)::integer as active_customers
+        count(*)::integer as active_customers_in_month
     from activity
     group by first_order_month, months_since_first_order
 
@@ -41,9 +41,9 @@ final as (
         cohort_activity.cohort_month,
         cohort_activity.months_since_first_order,
         cohort_sizes.cohort_size,
-        cohort_activity.active_customers,
+        cohort_activity.active_customers_in_month,
         round(
-            cohort_activity.active_customers::numeric / cohort_sizes.cohort_size, 4
+            cohort_activity.active_customers_in_month::numeric / cohort_sizes.cohort_size, 4
         )::numeric(7, 4) as retention_rate
     from cohort_activity
     inner join cohort_sizes
