@@ -30,10 +30,31 @@ class WarehouseGroup(click.Group):
         except Exception as error:  # noqa: BLE001 - the last line of defence for users
             if ctx.meta.get("runner.debug"):
                 raise
+            if getattr(error, "pgcode", None) == "42501":  # insufficient_privilege
+                raise click.ClickException(_missing_privilege(error)) from None
             raise click.ClickException(
                 f"unexpected {type(error).__name__}: {error}. "
                 "Rerun with `runner --debug …` for the traceback and report it."
             ) from None
+
+
+def _missing_privilege(error) -> str:
+    """What to grant, for a login on an external server (or Citus cluster) that lacks it."""
+    try:
+        from runner.settings import load_settings
+
+        settings = load_settings()
+        user, database = settings.user, settings.dbname
+    except Exception:  # noqa: BLE001 - the advice holds without the names
+        user, database = "<login>", "<database>"
+    refused = str(error).strip().splitlines()[0]
+    return (
+        f"the database refused the login {user}: {refused}. On a server the runner does not "
+        f"manage, a superuser grants the login what it needs once: `grant create on database "
+        f"{database} to {user}` (it then creates and owns the warehouse schemas); on Citus "
+        "create the login after adding the worker nodes (Citus then creates it on each "
+        "of them). docs/scaling-out.md, \"The etl login\", lists each step."
+    )
 
 
 @click.group(name="runner", cls=WarehouseGroup, context_settings={"help_option_names": ["-h", "--help"]})

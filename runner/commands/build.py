@@ -52,7 +52,10 @@ def warn_demo_salt() -> None:
 def summary(settings, started: float) -> None:
     """The closing lines: rows per layer and where dbt's log is."""
     rows = builder.layer_rows(settings)
-    phase("rows", " · ".join(f"{layer} {count:,}" for layer, count in rows.items()))
+    # The planner's statistics (a count only where a table has none): labelled as such,
+    # since ANALYZE samples a large table.
+    phase("rows", "about " + " · ".join(f"{layer} {count:,}" for layer, count in rows.items())
+          + " (planner estimates)")
     phase("log", "logs/build.log (dbt's lines), logs/dbt.log (debug detail)")
     click.echo(f"done in {time.perf_counter() - started:.0f} s")
 
@@ -81,8 +84,8 @@ def build(skip_freshness: bool, wait: float, verbose: bool, dbt_args: tuple[str,
                                     verbose=verbose)
     if outcome.build_returncode == 2:
         raise WarehouseError(
-            "dbt stopped before it could build (exit code 2: a bad option, or dbt itself "
-            "failed); its message above says which. Nothing was built by this run."
+            "dbt stopped before it built anything (exit code 2); its message above says "
+            "why. Nothing was built by this run."
         )
     if outcome.build_returncode != 0:
         raise WarehouseError(

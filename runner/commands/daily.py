@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import sys
 from pathlib import Path
 
 import click
 
-from runner.commands.build import ensure_server, wait_option
+from runner.commands.build import ensure_server, wait_option, warn_demo_salt
 from runner.commands.data import landing_option, resolve_landing
 from runner.core import alerts
 from runner.core import backup as backups
@@ -29,6 +30,9 @@ dest_option = click.option(
     envvar="WAREHOUSE_BACKUP_DIR", help="Backup folder (default: .warehouse/backups).")
 
 
+STEP_CHOICES = ("start", *nightly.STEPS, "finish")
+
+
 @click.command()
 @landing_option
 @dest_option
@@ -39,36 +43,80 @@ dest_option = click.option(
 @click.option("--notify", metavar="URL", envvar="WAREHOUSE_ALERT_WEBHOOK", default=None,
               help="Webhook to POST a JSON summary to on failure (Slack-formatted for Slack).")
 @click.option("--notify-on-warn", is_flag=True, help="Also notify when tests only warned.")
+@click.option("--step", type=click.Choice(STEP_CHOICES), default=None,
+              help="Run one step of a run (start, a step, finish) instead of the whole "
+                   "night; with --run-id, as the Airflow DAG does.")
+@click.option("--run-id", metavar="ID", default=None,
+              help="The run the --step belongs to (any text; the same text is the same run).")
 @metrics_option
 @wait_option
 def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_on_warn,
-          metrics_file, wait) -> None:
+          step, run_id, metrics_file, wait) -> None:
     """The whole night in one idempotent command: load, build, backup, prune, report,
-    alerts and metrics, each step recorded in audit.job_runs.
+    metrics and alerts, each step recorded in audit.job_runs.
 
     Every step runs even when one before it failed; the command then exits 1 naming the
-    failed steps. A rerun loads no file twice and takes no second backup of the same data.
+    failed steps. A run that cannot get the writer lock is recorded, written to the metrics
+    and alerted like any failed step. A rerun loads no file twice and takes no second
+    backup of the same data.
+
+    --step runs one step per process (start, load, build, backup, prune, report, finish)
+    sharing one --run-id: each step exits 1 when it failed, and finish records the run's
+    end, writes the metrics, alerts and exits 1 when any step failed.
 
     Example: runner daily --notify https://hooks.slack.com/services/T/B/X
     """
+    if (step is None) != (run_id is None):
+        raise click.UsageError("--step and --run-id go together (or leave out both).")
     settings = role_setup.as_transformer(ensure_server())
     metrics_file = output_file(metrics_file or health.default_path(settings), "--metrics-file")
+    warn_demo_salt()
     options = nightly.DailyOptions(
         landing=resolve_landing(landing), backup_dest=dest or backups.default_dest(settings),
         skip_backup=skip_backup, always_backup=always_backup, report=not no_report)
-    with writer_lock(settings, "daily", wait):
-        job = nightly.run(settings, options, say=click.echo)
-    log_hint = f"{settings.project_dir / 'logs' / 'dbt.log'} and this command's output"
+    if step == "start":
+        job = nightly.begin(settings, run_id)
+        click.echo(f"daily run {job.run_id}: started")
+        return
+    if step == "finish":
+        _close(settings, nightly.run_uuid(run_id), options, notify, notify_on_warn,
+               metrics_file)
+        return
+    job = nightly.begin(settings) if step is None else nightly.attach(settings, run_id)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(writer_lock(settings, "daily", wait))
+        except WarehouseError as error:
+            click.echo(f"daily: {step or 'the run'} could not start -- {error}", err=True)
+            nightly.fail(settings, job, step or "lock", str(error))
+        else:
+            if step is None:
+                nightly.run(settings, options, job, say=click.echo)
+            else:
+                nightly.run_step(settings, options, job, step, say=click.echo)
+    if step is None:
+        _close(settings, job.run_id, options, notify, notify_on_warn, metrics_file)
+    elif job.failed:
+        raise WarehouseError(
+            f"daily run {job.run_id}: {step} failed (recorded in audit.job_runs; the run's "
+            "finish step alerts and fails the run)."
+        )
+
+
+def _close(settings, run_id: str, options, notify, notify_on_warn, metrics_file) -> None:
+    """The end of every run, whole or step by step: record it, write the metrics (first, so
+    a slow webhook cannot keep them from being written), alert, then exit 1 on failure."""
+    job = nightly.finish(settings, run_id)
+    path = health.write(settings, metrics_file or health.default_path(settings),
+                        options.backup_dest)
+    click.echo(f"metrics: {path}")
     if job.failed or (notify_on_warn and job.warned):
         if notify:
-            problem = alerts.post(notify, alerts.summary(job, log_hint))
+            problem = alerts.post(notify, alerts.summary(job, settings))
             click.echo(f"alert: {problem}; the job goes on" if problem else "alert: sent",
                        err=bool(problem))
         else:
             click.echo("alert: no webhook (--notify or WAREHOUSE_ALERT_WEBHOOK)", err=True)
-    path = health.write(settings, metrics_file or health.default_path(settings),
-                        options.backup_dest)
-    click.echo(f"metrics: {path}")
     if job.failed:
         raise WarehouseError(
             f"daily run {job.run_id}: {', '.join(s.step for s in job.failed)} failed (see "
@@ -115,6 +163,7 @@ def print_schedule(kind: str, log_file: Path | None) -> None:
         "runner": str(Path(sys.executable).parent / "runner"),
         "log_file": str(log_file or settings.home / "logs" / "daily.log"),
         "user": getpass.getuser(),
+        "env_file": str(settings.home / "daily.env"),
     }
     files = ([DEPLOY / "cron" / "warehouse-daily.cron"] if kind == "cron" else
              [DEPLOY / "systemd" / "warehouse-daily.service",
@@ -124,6 +173,10 @@ def print_schedule(kind: str, log_file: Path | None) -> None:
             click.echo(f"# --- /etc/systemd/system/{path.name}")
         click.echo(path.read_text().format(**values))
     (settings.home / "logs").mkdir(parents=True, exist_ok=True)
+    if not Path(values["env_file"]).exists():
+        click.echo(f"# {values['env_file']} does not exist yet: create it (mode 0600) with "
+                   "lines like WAREHOUSE_PII_SALT=... and WAREHOUSE_ALERT_WEBHOOK=...",
+                   err=True)
 
 
 COMMANDS = [daily, metrics, schedule]

@@ -154,6 +154,9 @@ def env(login: str | None) -> None:
         values["PGPASSFILE"] = str(pgpass)
     for key, value in values.items():
         click.echo(f"export {key}='{value}'")
+    # The bundled client tools first: a system pg_dump older than the server refuses it.
+    tools = embedded.bin_path("psql").parent
+    click.echo(f"export PATH='{tools}':\"$PATH\"")
 
 
 @db.command(context_settings={"ignore_unknown_options": True})

@@ -1,45 +1,63 @@
 """Tell someone when the night went wrong: a JSON POST to a webhook (Slack-formatted for
-Slack's incoming webhooks). A webhook that is down never fails the job: the caller gets
-the reason back and logs it."""
+Slack's incoming webhooks). A webhook that is down or slow never fails or holds up the
+job: the whole call has one deadline, and the caller gets the reason back and logs it."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import threading
 import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
 from runner.core.daily import DailyRun
+from runner.settings import Settings
 
-TIMEOUT_S = 10
+# The whole call (connect, send, answer), not each socket read: a receiver that trickles
+# one byte at a time would otherwise hold the night forever.
+DEADLINE_S = 20.0
 
 
-def summary(job: DailyRun, log_hint: str) -> dict:
-    """What failed (or warned), its first error lines, the failing tests and the logs."""
+def summary(job: DailyRun, settings: Settings) -> dict:
+    """Where it comes from, what failed (or warned), its first error lines, each failing or
+    warning test with its status, and what to open next."""
     bad = job.failed or job.warned
     status = "failed" if job.failed else ("warned" if job.warned else "ok")
     tests = [test for step in job.steps for test in step.failing_tests]
+    logs = settings.project_dir / "logs"
     return {
         "job": "runner daily",
         "run_id": job.run_id,
         "status": status,
+        "host": socket.gethostname(),
+        "environment": f"target {settings.target}, database {settings.dbname}",
         "started_at": job.started_at.isoformat(),
         "steps": {step.step: step.status for step in job.steps},
         "failed_steps": [step.step for step in job.failed],
         "warned_steps": [step.step for step in job.warned],
         "errors": [f"{step.step}: {(step.error or step.detail)[:500]}" for step in bad],
         "tests": tests[:20],
-        "log": log_hint,
+        "tests_not_shown": max(len(tests) - 20, 0),
+        "log": (f"{logs / 'build.log'} (dbt's lines), {logs / 'dbt.log'} (debug detail) and "
+                "the job's own output (.warehouse/logs/daily.log under cron or systemd)"),
+        "test_failures": (f"schema {settings.layer_schema('test_failures')}: one view per "
+                          "failing test, named after the test; audit.job_runs for every step"),
     }
 
 
 def _slack(payload: dict) -> dict:
     icon = ":red_circle:" if payload["status"] == "failed" else ":warning:"
-    lines = [f"{icon} *warehouse {payload['job']}: {payload['status']}* (run {payload['run_id'][:8]})"]
+    lines = [f"{icon} *warehouse {payload['job']}: {payload['status']}* (run "
+             f"{payload['run_id'][:8]}, {payload.get('host', '?')}, "
+             f"{payload.get('environment', '?')})"]
     lines += [f"• {error}" for error in payload["errors"][:5]]
-    lines += [f"• test `{t['test']}`: {t['rows']} row(s)" for t in payload["tests"][:10]]
+    lines += [f"• test `{t['test']}` {t.get('status', 'fail')}: {t['rows']} row(s)"
+              for t in payload["tests"][:10]]
     lines.append(f"log: {payload['log']}")
+    if payload.get("test_failures"):
+        lines.append(f"failing rows: {payload['test_failures']}")
     return {"text": "\n".join(lines)}
 
 
@@ -47,20 +65,44 @@ def is_slack(url: str) -> bool:
     return urlparse(url).hostname == "hooks.slack.com"
 
 
-def post(url: str, payload: dict) -> str | None:
-    """POST ``payload``; None when delivered, else why not (never raises)."""
+def deadline_seconds() -> float:
+    """WAREHOUSE_ALERT_TIMEOUT (seconds for the whole webhook call), else DEADLINE_S."""
+    value = os.environ.get("WAREHOUSE_ALERT_TIMEOUT", "")
+    try:
+        return float(value) if value and float(value) > 0 else DEADLINE_S
+    except ValueError:
+        return DEADLINE_S
+
+
+def _send(request: urllib.request.Request, timeout: float, outcome: list) -> None:
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if response.status >= 300:
+                outcome.append(f"the webhook answered HTTP {response.status}")
+    except urllib.error.HTTPError as error:
+        outcome.append(f"the webhook answered HTTP {error.code}")
+    except (urllib.error.URLError, socket.timeout, OSError) as error:
+        outcome.append(f"the webhook could not be reached ({getattr(error, 'reason', error)})")
+    else:
+        outcome.append(None)
+
+
+def post(url: str, payload: dict, deadline: float | None = None) -> str | None:
+    """POST ``payload``; None when delivered, else why not (never raises, and returns
+    within ``deadline`` seconds whatever the receiver does)."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return f"not an http(s) URL: {url!r}"
+    deadline = deadline or deadline_seconds()
     body = json.dumps(_slack(payload) if is_slack(url) else payload).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            if response.status >= 300:
-                return f"the webhook answered HTTP {response.status}"
-    except urllib.error.HTTPError as error:
-        return f"the webhook answered HTTP {error.code}"
-    except (urllib.error.URLError, socket.timeout, OSError) as error:
-        return f"the webhook could not be reached ({getattr(error, 'reason', error)})"
-    return None
+    outcome: list = []
+    # A daemon thread: one that is still waiting when the deadline passes is abandoned and
+    # ends with the process.
+    sender = threading.Thread(target=_send, args=(request, deadline, outcome), daemon=True)
+    sender.start()
+    sender.join(deadline)
+    if not outcome:
+        return f"the webhook did not answer within {deadline:g} s (WAREHOUSE_ALERT_TIMEOUT)"
+    return outcome[0]

@@ -187,7 +187,9 @@ def _tail(result: subprocess.CompletedProcess) -> str:
 def report(settings: Settings, out: Path) -> Path:
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = _edr(settings, ["report", "--file-path", str(out), "--open-browser", "false"])
+    # Labelled with the real environment (the dbt target), not edr's default "dev".
+    result = _edr(settings, ["report", "--file-path", str(out), "--open-browser", "false",
+                             "--env", settings.target])
     if result.returncode != 0 or not out.exists():
         raise WarehouseError(f"edr report failed (exit code {result.returncode}):\n{_tail(result)}")
     return out

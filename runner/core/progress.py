@@ -52,6 +52,7 @@ class DbtProgress:
         self.nodes: dict[str, dict] = {}
         self._counter_shown = False
         self._after_error = False
+        self.errors_shown = 0
 
     def __call__(self, msg) -> None:
         info = msg.info
@@ -67,6 +68,7 @@ class DbtProgress:
             if not self.verbose:
                 self._clear_counter()
                 print(ANSI.sub("", info.msg), file=sys.stderr, flush=True)
+            self.errors_shown += 1
         if info.level in ("info", "warn", "error"):
             self.log.write(ANSI.sub("", info.msg) + "\n")
             self._after_error = info.level == "error"

@@ -128,9 +128,10 @@ def main(spec_path: str) -> int:
         outcome["replay_s"] = time.perf_counter() - started
         if not outcome["replay_ok"]:
             return finish(1)
+    shown = progress.errors_shown
     build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
     outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
-    if build.exception:
+    if build.exception and progress.errors_shown == shown:  # else its message is shown already
         print(f"dbt stopped: {build.exception}", file=sys.stderr, flush=True)
     if build.result is not None:
         _timed("build", outcome, build)

@@ -1,11 +1,17 @@
 """`runner daily` end to end on a real server: every step recorded, idempotent reruns, a
-failing step in the middle alerts a (local) webhook and shows in the metrics file."""
+failing step in the middle (or a writer lock it cannot get) alerts a (local) webhook after
+the metrics file shows it, a run that never finished is not a success, and a webhook that
+trickles its answer cannot hold the night."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,10 +23,16 @@ from runner.core import generate as gen
 
 class Recorder(BaseHTTPRequestHandler):
     received: list = []
+    # The metrics file as it was when the alert arrived: metrics are written first.
+    metrics_file: Path | None = None
+    metrics_at_alert: list = []
 
     def do_POST(self):  # noqa: N802 - http.server's name
         length = int(self.headers["Content-Length"])
         Recorder.received.append(json.loads(self.rfile.read(length)))
+        if Recorder.metrics_file is not None:
+            Recorder.metrics_at_alert.append(
+                metrics(Recorder.metrics_file) if Recorder.metrics_file.exists() else None)
         self.send_response(204)
         self.end_headers()
 
@@ -61,20 +73,39 @@ def daily(run_cli, folder, *extra, dest=None):
 def test_a_night_runs_every_step_and_writes_metrics(night, run_cli, webhook):
     settings, folder = night
     url, received = webhook
+    before = time.time()
     result = daily(run_cli, folder, "--notify", url)
     assert result.exit_code == 0, result.output
     steps = dict(query(settings, "select step, status from audit.job_runs"))
-    assert steps == {"load": "ok", "build": steps["build"], "backup": "ok", "prune": "ok",
-                     "report": "skipped"}
+    assert steps == {"run": steps["build"], "load": "ok", "build": steps["build"],
+                     "backup": "ok", "prune": "ok", "report": "skipped"}
     assert steps["build"] in ("ok", "warned")
     assert received == []  # nothing failed: no alert
     found = metrics(folder / "warehouse.prom")
     assert found[("warehouse_daily_success", ())] == 1
+    assert found[("warehouse_daily_finished", ())] == 1
     assert found[("warehouse_daily_step_ok", (("step", "build"),))] == 1
     assert found[("warehouse_daily_rows_loaded", (("source", "erp__order_lines"),))] > 0
-    assert 0 <= found[("warehouse_backup_newest_verified_age_seconds", ())] < 600
+    # Moments, not ages: a file's ages would freeze until its next write.
+    assert found[("warehouse_backup_newest_verified_timestamp_seconds", ())] >= before - 1
     assert found[("warehouse_layer_size_bytes", (("layer", "gold"),))] > 0
-    assert ("warehouse_source_freshness_lag_seconds", (("source", "erp__orders"),)) in found
+    assert found[("warehouse_source_last_loaded_timestamp_seconds",
+                  (("source", "erp__orders"),))] >= before - 1
+    # Each source's own dbt freshness threshold, for the "source late" rule.
+    assert found[("warehouse_source_freshness_threshold_seconds",
+                  (("level", "warn"), ("source", "erp__stores")))] == 35 * 86400
+    assert found[("warehouse_source_freshness_threshold_seconds",
+                  (("level", "warn"), ("source", "erp__orders")))] == 26 * 3600
+    loaded = {dict(labels)["source"] for name, labels in found
+              if name == "warehouse_source_last_loaded_timestamp_seconds"}
+    with_threshold = {dict(labels)["source"] for name, labels in found
+                      if name == "warehouse_source_freshness_threshold_seconds"}
+    assert loaded and loaded <= with_threshold
+    promtool = shutil.which("promtool")
+    if promtool:  # test_alert_rules.py says why it skips where promtool is absent
+        check = subprocess.run([promtool, "check", "metrics"], capture_output=True, text=True,
+                               input=(folder / "warehouse.prom").read_text())
+        assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
 
 
 def test_a_rerun_loads_nothing_and_takes_no_second_backup(night, run_cli):
@@ -91,6 +122,8 @@ def test_a_failing_step_alerts_and_shows_in_the_metrics(night, run_cli, webhook,
     url, received = webhook
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
+    Recorder.metrics_file = folder / "warehouse.prom"
+    Recorder.metrics_file.unlink(missing_ok=True)
     # A backup folder under a file: the backup step cannot write (mkdir fails).
     result = daily(run_cli, folder, "--notify", url, "--always-backup",
                    dest=not_a_folder / "backups")
@@ -101,7 +134,13 @@ def test_a_failing_step_alerts_and_shows_in_the_metrics(night, run_cli, webhook,
     alert = received[0]
     assert alert["status"] == "failed" and "backup" in alert["failed_steps"]
     assert alert["errors"][0].startswith("backup: cannot write backups to")
-    assert "dbt.log" in alert["log"]
+    assert "dbt.log" in alert["log"] and "build.log" in alert["log"]
+    # Where it comes from and what to open.
+    assert alert["host"] and f"database {settings.dbname}" in alert["environment"]
+    assert "test_failures" in alert["test_failures"]
+    assert all(test["status"] in ("fail", "error", "warn") for test in alert["tests"])
+    # The metrics already showed the failure when the alert went out.
+    assert Recorder.metrics_at_alert[-1][("warehouse_daily_success", ())] == 0
     found = metrics(folder / "warehouse.prom")
     assert found[("warehouse_daily_success", ())] == 0
     assert found[("warehouse_daily_step_ok", (("step", "backup"),))] == 0
@@ -122,35 +161,137 @@ def test_a_webhook_that_is_down_never_fails_the_job_on_its_own(night, run_cli):
     assert result.exit_code == 0, result.output
 
 
+def test_a_night_that_cannot_get_the_writer_lock_is_recorded_and_alerted(
+        night, run_cli, webhook):
+    from runner.core.locking import writer_lock
+
+    settings, folder = night
+    url, received = webhook
+    Recorder.metrics_file = folder / "warehouse.prom"
+    alerts_before = len(received)
+    with writer_lock(settings, "a night still going"):
+        result = daily(run_cli, folder, "--notify", url)
+    assert result.exit_code == 1
+    assert "another writer holds the warehouse lock" in result.output
+    run = query(settings, """
+        select run_id from audit.job_runs group by run_id order by min(started_at) desc
+        limit 1""")[0][0]
+    steps = dict(query(settings, "select step, status from audit.job_runs where run_id = %s",
+                       (run,)))
+    assert steps == {"run": "failed", "lock": "failed"}
+    assert len(received) == alerts_before + 1 and received[-1]["failed_steps"] == ["lock"]
+    assert Recorder.metrics_at_alert[-1][("warehouse_daily_success", ())] == 0
+    assert Recorder.metrics_at_alert[-1][("warehouse_daily_step_ok", (("step", "lock"),))] == 0
+
+
+def test_a_run_that_never_finished_is_not_a_success(night, run_cli, tmp_path):
+    """What `kill -9` during a night leaves: a started run whose steps so far were ok."""
+    settings, folder = night
+    prom = tmp_path / "m.prom"
+    assert run_cli("metrics", "--metrics-file", str(prom)).exit_code == 0
+    last_success = metrics(prom)[("warehouse_daily_last_success_timestamp_seconds", ())]
+    for step in ("start", "load", "report"):
+        result = run_cli("daily", "--step", step, "--run-id", "killed-night",
+                         "--landing", str(folder / "landing"))
+        assert result.exit_code == 0, result.output
+    result = run_cli("metrics", "--metrics-file", str(prom))
+    assert result.exit_code == 0, result.output
+    found = metrics(prom)
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_finished", ())] == 0
+    assert found[("warehouse_daily_step_ok", (("step", "load"),))] == 1
+    assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == last_success
+    # Its finish step closes it from what the database holds, as Airflow's last task does.
+    result = run_cli("daily", "--step", "finish", "--run-id", "killed-night",
+                     "--metrics-file", str(prom))
+    assert result.exit_code == 0, result.output
+    assert metrics(prom)[("warehouse_daily_finished", ())] == 1
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """A receiver that answers one byte every two seconds, for ever."""
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        try:
+            while True:
+                self.wfile.write(b"H")
+                self.wfile.flush()
+                time.sleep(2)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_that_trickles_its_answer_cannot_hold_the_night():
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    outcome = []
+    sender = threading.Thread(target=lambda: outcome.append(alerts.post(
+        f"http://127.0.0.1:{server.server_port}/hook", {"status": "failed"}, deadline=3)),
+        daemon=True)
+    sender.start()
+    sender.join(120)  # a generous bound so the old code fails here instead of hanging
+    server.shutdown()
+    assert outcome == ["the webhook did not answer within 3 s (WAREHOUSE_ALERT_TIMEOUT)"]
+
+
 def test_slack_webhooks_get_slack_formatting():
     payload = {"job": "runner daily", "run_id": "0123456789", "status": "failed",
                "errors": ["build: dbt build exited 1"], "tests": [{"test": "unique_x", "rows": 3}],
                "log": "logs/dbt.log"}
     assert alerts.is_slack("https://hooks.slack.com/services/T0/B0/XYZ")
     assert not alerts.is_slack("https://example.com/hooks.slack.com")
+    payload.update(host="db1", environment="target prod, database warehouse",
+                   test_failures="schema test_failures")
+    payload["tests"][0]["status"] = "fail"
     text = alerts._slack(payload)["text"]
-    assert text.splitlines()[0] == ":red_circle: *warehouse runner daily: failed* (run 01234567)"
-    assert "• test `unique_x`: 3 row(s)" in text
+    assert text.splitlines()[0] == (":red_circle: *warehouse runner daily: failed* (run "
+                                    "01234567, db1, target prod, database warehouse)")
+    assert "• test `unique_x` fail: 3 row(s)" in text
+    assert text.splitlines()[-1] == "failing rows: schema test_failures"
 
 
-def test_schedules_are_filled_in(run_cli):
+def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
     cron = run_cli("schedule", "print", "--cron")
     assert cron.exit_code == 0, cron.output
     line = [l for l in cron.output.splitlines() if l.startswith("0 2 * * *")][0]
-    assert "runner daily --wait 3600 >> " in line and "{" not in line
+    assert "runner daily --wait 3600' >> " in line and "{" not in line
     systemd = run_cli("schedule", "print", "--systemd")
     assert "Persistent=true" in systemd.output and "OnCalendar=*-*-* 02:00:00" in systemd.output
     assert "{" not in systemd.output
+    exec_start = [l for l in systemd.output.splitlines() if l.startswith("ExecStart=")][0]
+    loads = "set -a && . "
+    env_file = line.split(loads)[1].split(" ")[0]
+    assert env_file.endswith("daily.env") and f"{loads}{env_file} " in exec_start
+    # Under cron's bare environment, the runner gets the secrets of the env file.
+    env_path = Path(env_file)
+    env_path.parent.mkdir(parents=True, exist_ok=True)
+    env_path.write_text("WAREHOUSE_PII_SALT=s3cret-salt\n")
+    seen = tmp_path / "seen"
+    fake = tmp_path / "runner"
+    fake.write_text(f"#!/bin/bash\nenv > {seen}\n")
+    fake.chmod(0o755)
+    runner = line.split("exec ")[1].split(" ")[0]
+    command = line.split("* * * ", 1)[1].replace(runner, str(fake))
+    subprocess.run(["env", "-i", "/bin/bash", "-c", command], check=True)
+    env_path.unlink()
+    assert "WAREHOUSE_PII_SALT=s3cret-salt" in seen.read_text().splitlines()
 
 
-def test_the_airflow_dag_imports_where_airflow_is_installed():
-    pytest.importorskip("airflow", reason="Airflow is not installed here")
-    import runpy
-    from pathlib import Path
+def test_daily_warns_about_the_demo_salt(run_cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("WAREHOUSE_PII_SALT", raising=False)
+    # --step finish of a run that never started: the warning comes before anything runs.
+    result = run_cli("daily", "--step", "finish", "--run-id", "no-such-run",
+                     "--metrics-file", str(tmp_path / "m.prom"))
+    assert "public demo salt" in result.stderr
 
-    dag_file = Path(__file__).resolve().parents[2] / "deploy" / "airflow" / "warehouse_daily.py"
-    dag = runpy.run_path(str(dag_file))["dag"]
-    assert {task.task_id for task in dag.tasks} == {"load", "build", "backup", "report", "metrics"}
+
 
 
 def test_metrics_before_any_daily_run(warehouse_env, tmp_path, run_cli):
@@ -166,6 +307,62 @@ def test_metrics_before_any_daily_run(warehouse_env, tmp_path, run_cli):
                      env={"WAREHOUSE_DB": "metrics_first"})
     assert result.exit_code == 0, result.output
     found = metrics(tmp_path / "m.prom")
-    assert ("warehouse_source_freshness_lag_seconds", (("source", "erp__orders"),)) in found
-    # Never succeeded: the "no success in 26 h" alert fires until a night does.
+    assert ("warehouse_source_last_loaded_timestamp_seconds", (("source", "erp__orders"),)) in found
+    # Never succeeded, never backed up: 0, which the age rules read as "never".
     assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == 0
+    assert found[("warehouse_backup_newest_verified_timestamp_seconds", ())] == 0
+
+
+def airflow_executable() -> str | None:
+    beside = Path(__import__("sys").executable).parent / "airflow"
+    return str(beside) if beside.exists() else shutil.which("airflow")
+
+
+def test_an_airflow_night_with_a_bad_file_is_recorded_builds_anyway_and_fails(
+        night, tmp_path, webhook, run_cli):
+    """`airflow dags test` of deploy/airflow/warehouse_daily.py on the built warehouse,
+    with one bad file in the landing folder."""
+    airflow = airflow_executable()
+    if not airflow:
+        pytest.skip("Airflow is not installed here (pip install -e '.[airflow]', or any "
+                    "`airflow` on PATH)")
+    import os
+
+    settings, folder = night
+    built = query(settings, "select to_regclass('audit.job_runs') is not null")[0][0] and query(
+        settings, "select 1 from audit.job_runs where step = 'build' and status in ('ok', 'warned')")
+    if not built:  # run on its own: the night before first
+        assert daily(run_cli, folder, "--skip-backup").exit_code == 0
+    url, received = webhook
+    Recorder.metrics_file = None
+    alerts_before = len(received)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "erp__orders__2031-01-01.csv").write_text("not,the,header\n1,2,3\n")
+    project = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"),
+               AIRFLOW__CORE__DAGS_FOLDER=str(project / "deploy" / "airflow"),
+               AIRFLOW__CORE__LOAD_EXAMPLES="False",
+               AIRFLOW_VAR_WAREHOUSE_PROJECT_DIR=str(project),
+               WAREHOUSE_LANDING=str(landing), WAREHOUSE_BACKUP_DIR=str(folder / "backups"),
+               WAREHOUSE_METRICS_FILE=str(tmp_path / "airflow.prom"),
+               WAREHOUSE_ALERT_WEBHOOK=url)
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    result = subprocess.run([airflow, "dags", "test", "warehouse_daily", "2026-12-06"],
+                            env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    print(output[-6000:])  # shown with -s, or when the test fails
+    run = query(settings, """
+        select run_id from audit.job_runs group by run_id order by min(started_at) desc
+        limit 1""")[0][0]
+    steps = dict(query(settings, "select step, status from audit.job_runs where run_id = %s",
+                       (run,)))
+    # One recorded run: the bad file fails the load, the build runs anyway, the run fails.
+    assert steps["load"] == "failed" and steps["build"] in ("ok", "warned"), output[-3000:]
+    assert steps["run"] == "failed" and {"backup", "prune", "report"} <= set(steps)
+    assert len(received) == alerts_before + 1 and received[-1]["failed_steps"] == ["load"]
+    found = metrics(tmp_path / "airflow.prom")
+    assert found[("warehouse_daily_success", ())] == 0
+    # And the DAG run itself failed: not a green night.
+    finished = [line for line in output.splitlines() if "DagRun Finished" in line]
+    assert finished and "state=failed" in finished[-1], output[-3000:]

@@ -50,3 +50,29 @@ def test_the_docs_site_is_served(database):
     assert gold and all(n["config"]["meta"].get("owner") for n in gold)
     assert not [n for n in manifest["nodes"].values()
                 if n["package_name"] == "elementary" and n["docs"]["show"]]
+
+
+def test_the_docs_server_serves_the_site_files_only(tmp_path):
+    """target/ also holds run results, compiled SQL and the partial parse: none served."""
+    import threading
+
+    from runner.core import docs
+
+    for name in ("index.html", "manifest.json", "catalog.json", "run_results.json"):
+        (tmp_path / name).write_text("{}" if name != "index.html" else "<html></html>")
+    (tmp_path / "compiled").mkdir()
+    (tmp_path / "compiled" / "model.sql").write_text("select 1")
+    httpd = docs.server(tmp_path, 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        assert fetch(f"{base}/")[0] == 200 and fetch(f"{base}/catalog.json")[0] == 200
+        for path in ("/run_results.json", "/compiled/model.sql", "/compiled/",
+                     "/%2e%2e/etc/passwd"):
+            try:
+                status = fetch(base + path)[0]
+            except urllib.error.HTTPError as error:
+                status = error.code
+            assert status == 404, path
+    finally:
+        httpd.shutdown()

@@ -42,7 +42,9 @@ def test_build_prints_phases_and_a_summary_and_logs_dbt(loaded):
     tests = next(line for line in lines if line.startswith("  tests"))
     assert " passed, " in tests and " failed" in tests
     rows = next(line for line in lines if line.startswith("  rows"))
-    gold_rows = int(rows.split("gold ")[1].replace(",", ""))
+    # Planner statistics, so labelled as estimates.
+    assert rows.split()[1] == "about" and rows.endswith(" (planner estimates)"), rows
+    gold_rows = int(rows.split("gold ")[1].split()[0].replace(",", ""))
     assert gold_rows > 1000, rows
     # dbt's own lines are in the log, not on the screen.
     assert "START sql" not in result.stdout
@@ -63,3 +65,20 @@ def test_a_failing_model_is_printed_in_full(loaded):
     assert 'column "no_such_column" does not exist' in result.stderr
     assert "gold       0 models built, 1 failed" in result.stdout, result.stdout
     assert "dbt build failed" in result.stderr
+
+
+def test_a_refused_full_refresh_is_said_once_and_not_blamed_on_an_option(warehouse_env):
+    """The on-run-start refusal (months retired from bronze) stops dbt before it builds."""
+    from conftest import empty_database, query
+
+    settings = empty_database(warehouse_env, "progress_refused")
+    query(settings, """
+        create schema bronze;
+        create table bronze.retired_partitions (partition_name text, parent_table text);
+        insert into bronze.retired_partitions values ('erp_orders_p202401', 'erp_orders')""")
+    result = runner(settings, "--full-refresh", "--select", "dim_date")
+    assert result.returncode == 1, result.stdout + result.stderr
+    refusal = "a full refresh would drop from gold the months retired from bronze"
+    assert result.stderr.count(refusal) == 1, result.stderr
+    assert "bad option" not in result.stderr
+    assert "Nothing was built by this run" in result.stderr
