@@ -165,3 +165,25 @@ def test_a_change_id_that_cannot_name_a_schema_is_refused(database, run_cli, cha
     result = run_cli("ci", "--change-id", change_id)
     assert result.exit_code == 1
     assert "cannot name a schema" in result.stderr
+
+
+@pytest.mark.parametrize("template", sorted((PROJECT_DIR / "deploy" / "ci").glob("*.yml")),
+                         ids=lambda path: path.name)
+def test_the_ci_templates_call_runner_ci_with_options_it_has(template):
+    import re
+    import shlex
+
+    import yaml
+
+    from runner.cli import cli
+
+    yaml.safe_load(template.read_text())
+    lines = [line.strip().removeprefix("- ").removeprefix("run: ")
+             for line in template.read_text().splitlines()
+             if "runner ci " in line and not line.lstrip().startswith("#")]
+    assert lines
+    for line in lines:
+        args = shlex.split(re.sub(r"\$\{\{[^}]*\}\}|\$\w+", "42", line))
+        assert args[:2] == ["runner", "ci"]
+        # Click refuses an option the command does not have.
+        cli.commands["ci"].make_context("ci", args[2:])
