@@ -20,6 +20,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import psycopg2
 from psycopg2 import sql
 
 from runner.core import dbt, embedded, names
@@ -105,13 +106,15 @@ class ModelDiff:
     columns_removed: list[str] = field(default_factory=list)
     # Every `sample`-th key is compared when the tables are big (None: every row).
     sample: int | None = None
+    # Why the model could not be compared (the database's message), if it could not.
+    error: str | None = None
 
     @property
     def changed(self) -> bool:
-        return bool(self.is_new or self.rows_production != self.rows_ci or self.keys_added
-                    or self.keys_removed or self.rows_only_production or self.rows_only_ci
-                    or any(self.changed_values.values()) or self.columns_added
-                    or self.columns_removed)
+        return bool(self.error or self.is_new or self.rows_production != self.rows_ci
+                    or self.keys_added or self.keys_removed or self.rows_only_production
+                    or self.rows_only_ci or any(self.changed_values.values())
+                    or self.columns_added or self.columns_removed)
 
 
 @dataclass
@@ -147,7 +150,8 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
             "build", "--select", "state:modified+",
             # A snapshot's history exists only in production: a CI build would start it
             # over with one version. Models on a changed snapshot read production's.
-            "--exclude", "resource_type:snapshot", "package:elementary",
+            "--exclude", "resource_type:snapshot",
+            *(["package:elementary"] if dbt.elementary_present(settings) else []),
             "--defer", "--state", str(state_dir), "--target-path", str(TARGET_PATH),
         ], extra_env={
             "WAREHOUSE_SCHEMA": prefix,
@@ -168,8 +172,8 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
         for uid, status in statuses.items():
             if uid.startswith(("test.", "unit_test.")):
                 tests[status] = tests.get(status, 0) + 1
-        diffs = [diff_model(settings, current["nodes"][uid], production["nodes"].get(uid),
-                            diff_rows, current["nodes"])
+        diffs = [safe_diff(settings, current["nodes"][uid], production["nodes"].get(uid),
+                           diff_rows, current["nodes"])
                  for uid, status in sorted(models.items())
                  if status == "success" and _diffed(current["nodes"][uid])]
         # The edited models first, then what they feed, silver before gold.
@@ -238,6 +242,20 @@ def _columns(cur, schema: str, table: str) -> dict[str, str]:
                    where table_schema = %s and table_name = %s order by ordinal_position""",
                 (schema, table))
     return dict(cur.fetchall())
+
+
+def safe_diff(settings: Settings, node: dict, production_node: dict | None,
+              diff_rows: int, manifest_nodes: dict) -> ModelDiff:
+    """``diff_model``, or a diff that says why this model could not be compared: one
+    model's failure leaves the others' diffs."""
+    try:
+        return diff_model(settings, node, production_node, diff_rows, manifest_nodes)
+    except psycopg2.Error as error:
+        production = (f"{production_node['schema']}.{production_node['alias']}"
+                      if production_node else "")
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return ModelDiff(node["name"], production, f"{node['schema']}.{node['alias']}",
+                         edited=True, error=first_line)
 
 
 def diff_model(settings: Settings, node: dict, production_node: dict | None,
@@ -352,6 +370,9 @@ def render_summary(prefix: str, models: dict[str, str], tests: dict[str, int],
     notes = []
     for diff in diffs:
         label = f"`{diff.production or diff.ci}`" + (" (edited)" if diff.edited else "")
+        if diff.error:
+            lines.append(f"| {label} | | | | could not compare: {diff.error} |")
+            continue
         if diff.is_new:
             lines.append(f"| {label} | new: {diff.rows_ci:,} rows | | | not in production |")
             continue

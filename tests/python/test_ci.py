@@ -187,3 +187,44 @@ def test_the_ci_templates_call_runner_ci_with_options_it_has(template):
         assert args[:2] == ["runner", "ci"]
         # Click refuses an option the command does not have.
         cli.commands["ci"].make_context("ci", args[2:])
+
+
+def _node(schema, table, key=None):
+    columns = {"id": {"constraints": [{"type": "primary_key"}]}} if key else {}
+    return {"unique_id": f"model.warehouse.{table}", "name": table, "schema": schema,
+            "alias": table, "columns": columns, "checksum": {"checksum": "x"}}
+
+
+def test_the_diff_samples_big_tables_on_the_same_keys_and_compares_keyless_rows(database):
+    query(database, """
+        create schema diff_prod;
+        create schema diff_ci;
+        create table diff_prod.keyed as
+            select id, id * 2 as amount, json_build_object('id', id) as detail
+            from generate_series(1, 1000) as id;
+        create table diff_ci.keyed as
+            select id, id * 2 + 1 as amount, json_build_object('id', id) as detail
+            from generate_series(1, 1000) as id;
+        create table diff_prod.keyless as select id from generate_series(1, 10) as id;
+        create table diff_ci.keyless as select id from generate_series(2, 11) as id;""")
+    try:
+        whole = ci.diff_model(database, _node("diff_ci", "keyed", key=True),
+                              _node("diff_prod", "keyed"), 10_000)
+        assert (whole.sample, whole.key, whole.changed_values) == (None, ["id"], {"amount": 1000})
+        sampled = ci.diff_model(database, _node("diff_ci", "keyed", key=True),
+                                _node("diff_prod", "keyed"), 100)
+        assert sampled.sample == 10
+        assert (sampled.rows_production, sampled.rows_ci) == (1000, 1000)  # exact
+        # Every key changed: a sample of the same keys on both sides finds only changes.
+        assert (sampled.keys_added, sampled.keys_removed) == (0, 0)
+        assert 40 < sampled.changed_values["amount"] < 200
+        assert "detail" not in sampled.changed_values
+        summary = ci.render_summary("ci_t", {}, {}, [sampled], 100)
+        assert "compared on 1 in 10 keys" in summary
+
+        keyless = ci.diff_model(database, _node("diff_ci", "keyless"),
+                                _node("diff_prod", "keyless"), 10_000)
+        assert (keyless.key, keyless.rows_only_production, keyless.rows_only_ci) == ([], 1, 1)
+        assert "whole rows are compared" in ci.render_summary("ci_t", {}, {}, [keyless], 10)
+    finally:
+        query(database, "drop schema diff_prod cascade; drop schema diff_ci cascade")
