@@ -71,9 +71,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from runner.commands import backup, bench, build, daily, data, db, observe, partitions
+    from runner.commands import backup, bench, build, ci, daily, data, db, observe, partitions
 
-    for module in (db, data, build, daily, backup, partitions, observe, bench):
+    for module in (db, data, build, ci, daily, backup, partitions, observe, bench):
         for command in module.COMMANDS:
             cli.add_command(command)
 

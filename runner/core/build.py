@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from psycopg2 import sql
 
-from runner.core import citus, dbt, embedded, observe
+from runner.core import ci, citus, dbt, embedded, observe
 from runner.core.backup import die_with_parent
 from runner.errors import WarehouseError
 from runner.settings import Settings
@@ -223,6 +223,9 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # Freshness fails when a source is late beyond its error threshold (or the check
     # itself failed); the build still ran so analysts get what did arrive.
     freshness_ok = outcome.get("freshness_ok") is not False
+    if outcome.get("build_returncode") == 0 and not _given(build_args, "--target-path"):
+        # What production now runs: `runner ci` builds a change against it (--defer).
+        ci.save_production_state(settings)
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
                         outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))
 

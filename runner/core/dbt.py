@@ -27,6 +27,7 @@ PROFILE_TEMPLATE = """\
 # Every setting comes from an environment variable; the runner sets them for you.
 # WAREHOUSE_TARGET=prod writes the layers to schemas bronze/silver/gold/snapshots;
 # any other target prefixes them with the target schema (dev_silver, ci_gold, ...).
+# The ci target is `runner ci`'s slim builds: analysts are granted nothing there.
 warehouse:
   target: "{{{{ env_var('WAREHOUSE_TARGET', 'prod') }}}}"
   outputs:
@@ -48,6 +49,16 @@ warehouse:
       password: "{{{{ env_var('WAREHOUSE_PASSWORD', '{password}') }}}}"
       dbname: "{{{{ env_var('WAREHOUSE_DB', '{dbname}') }}}}"
       schema: "{{{{ env_var('WAREHOUSE_SCHEMA', 'dev') }}}}"
+      threads: "{{{{ env_var('WAREHOUSE_THREADS', '4') | as_number }}}}"
+      connect_timeout: 10
+    ci:
+      type: postgres
+      host: "{{{{ env_var('WAREHOUSE_HOST', '{host}') }}}}"
+      port: "{{{{ env_var('WAREHOUSE_PORT', '{port}') | as_number }}}}"
+      user: "{{{{ env_var('WAREHOUSE_USER', '{user}') }}}}"
+      password: "{{{{ env_var('WAREHOUSE_PASSWORD', '{password}') }}}}"
+      dbname: "{{{{ env_var('WAREHOUSE_DB', '{dbname}') }}}}"
+      schema: "{{{{ env_var('WAREHOUSE_SCHEMA', 'ci') }}}}"
       threads: "{{{{ env_var('WAREHOUSE_THREADS', '4') | as_number }}}}"
       connect_timeout: 10
 """

@@ -22,23 +22,26 @@
 {#- (schema, table, what, column or '', how many) for each declared constraint kind -#}
 {% set declared = [] %}
 {% if execute %}
-    {% set listed = [] %}
+    {#- The schema each ref resolves to: under `--defer` (runner ci) an unbuilt model's is
+        production's, not the node's own. -#}
+    {% set listed = {} %}
     {% for relation in contracted %}
-        {% do listed.append((relation.schema, relation.identifier)) %}
+        {% do listed.update({relation.identifier: relation.schema}) %}
     {% endfor %}
     {% for node in graph.nodes.values()
         if node.resource_type == 'model' and node.package_name == project_name
         and node.config.contract.enforced %}
-        {% if (node.schema, node.alias) not in listed %}
+        {% if node.alias not in listed %}
             {% do exceptions.raise_compiler_error(
                 node.schema ~ "." ~ node.alias ~ " has an enforced contract: add ref('"
                 ~ node.alias ~ "') to `contracted` in assert_contract_constraints_exist.sql") %}
         {% endif %}
+        {% set schema = listed[node.alias] %}
         {% set constraints = node.constraints | list %}
         {% for column in node.columns.values() %}
             {% for constraint in column.constraints %}
                 {% if constraint.type == 'not_null' %}
-                    {% do declared.append((node.schema, node.alias, 'not_null', column.name, 1)) %}
+                    {% do declared.append((schema, node.alias, 'not_null', column.name, 1)) %}
                 {% else %}
                     {% do constraints.append(constraint) %}
                 {% endif %}
@@ -47,7 +50,7 @@
         {% for kind in ['primary_key', 'check'] %}
             {% set count = constraints | selectattr('type', 'equalto', kind) | list | length %}
             {% if count %}
-                {% do declared.append((node.schema, node.alias, kind, '', count)) %}
+                {% do declared.append((schema, node.alias, kind, '', count)) %}
             {% endif %}
         {% endfor %}
     {% endfor %}
