@@ -208,6 +208,41 @@ def test_a_run_that_never_finished_is_not_a_success(night, run_cli, tmp_path):
     assert metrics(prom)[("warehouse_daily_finished", ())] == 1
 
 
+def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp_path):
+    """`kill -9` of a real `runner daily` once its load step is recorded."""
+    import os
+    import signal
+    import sys
+
+    settings, folder = night
+    before = query(settings, "select now()")[0][0]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "daily", "--landing", str(folder / "landing"),
+         "--dest", str(folder / "backups"), "--metrics-file", str(tmp_path / "night.prom"),
+         "--always-backup"],
+        env={**os.environ, "WAREHOUSE_DB": settings.dbname}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # wait (at most ten minutes) for the load step's row
+            loaded = query(settings, """
+                select count(*) from audit.job_runs where step = 'load' and run_id = (
+                    select run_id from audit.job_runs where step = 'run' and started_at > %s
+                    order by started_at desc limit 1)""", (before,))[0][0]
+            if loaded or process.poll() is not None:
+                break
+            time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL and loaded
+    result = run_cli("metrics", "--metrics-file", str(tmp_path / "after.prom"))
+    assert result.exit_code == 0, result.output
+    found = metrics(tmp_path / "after.prom")
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_finished", ())] == 0
+    assert not (tmp_path / "night.prom").exists()
+
+
 class Trickle(BaseHTTPRequestHandler):
     """A receiver that answers one byte every two seconds, for ever."""
 
