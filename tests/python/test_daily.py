@@ -329,6 +329,20 @@ def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
     assert "WAREHOUSE_PII_SALT=s3cret-salt" in seen.read_text().splitlines()
 
 
+def test_the_systemd_units_verify(run_cli, tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip("systemd-analyze is not installed here")
+    printed = run_cli("schedule", "print", "--systemd").output
+    for part in printed.split("# --- /etc/systemd/system/")[1:]:
+        name, text = part.split("\n", 1)
+        (tmp_path / name).write_text(text)
+    result = subprocess.run([analyze, "verify", str(tmp_path / "warehouse-daily.service"),
+                             str(tmp_path / "warehouse-daily.timer")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "warehouse-daily" not in result.stderr, result.stderr
+
+
 def test_daily_warns_about_the_demo_salt(run_cli, tmp_path, monkeypatch):
     monkeypatch.delenv("WAREHOUSE_PII_SALT", raising=False)
     # --step finish of a run that never started: the warning comes before anything runs.
