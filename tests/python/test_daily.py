@@ -244,12 +244,13 @@ def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp
 
 
 class Trickle(BaseHTTPRequestHandler):
-    """A receiver that answers one byte every two seconds, for ever."""
+    """A receiver that answers one byte every two seconds (for three minutes, so the
+    abandoned connection ends within the test session)."""
 
     def do_POST(self):  # noqa: N802 - http.server's name
         self.rfile.read(int(self.headers["Content-Length"]))
         try:
-            while True:
+            for _ in range(90):
                 self.wfile.write(b"H")
                 self.wfile.flush()
                 time.sleep(2)
