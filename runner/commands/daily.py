@@ -107,9 +107,14 @@ def _close(settings, run_id: str, options, notify, notify_on_warn, metrics_file)
     """The end of every run, whole or step by step: record it, write the metrics (first, so
     a slow webhook cannot keep them from being written), alert, then exit 1 on failure."""
     job = nightly.finish(settings, run_id)
-    path = health.write(settings, metrics_file or health.default_path(settings),
-                        options.backup_dest)
-    click.echo(f"metrics: {path}")
+    unwritten = None
+    try:
+        path = health.write(settings, metrics_file or health.default_path(settings),
+                            options.backup_dest)
+        click.echo(f"metrics: {path}")
+    except WarehouseError as error:  # the alert still goes out, then the run fails
+        unwritten = str(error)
+        click.echo(f"metrics: {unwritten}", err=True)
     if job.failed or (notify_on_warn and job.warned):
         if notify:
             problem = alerts.post(notify, alerts.summary(job, settings))
@@ -123,6 +128,8 @@ def _close(settings, run_id: str, options, notify, notify_on_warn, metrics_file)
             "above; audit.job_runs has every step). Fix the cause and run `runner daily` "
             "again: it picks up without loading or backing up anything twice."
         )
+    if unwritten:
+        raise WarehouseError(f"daily run {job.run_id}: every step ended well, but {unwritten}")
     click.echo(f"daily run {job.run_id}: done"
                + (f" ({', '.join(s.step for s in job.warned)} warned)" if job.warned else ""))
 

@@ -21,6 +21,7 @@ from psycopg2 import sql
 from runner.core import backup as backups
 from runner.core import embedded
 from runner.core.daily import RUN_ROW, job_runs
+from runner.errors import WarehouseError
 from runner.settings import Settings
 
 LAYERS = ("bronze", "silver", "gold", "snapshots", "audit", "elementary")
@@ -163,6 +164,12 @@ def collect(settings: Settings, backup_dest: Path) -> CollectorRegistry:
 def write(settings: Settings, path: Path, backup_dest: Path) -> Path:
     """Write the metrics file atomically (write_to_textfile renames a temporary file)."""
     registry = collect(settings, backup_dest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_to_textfile(str(path), registry)
+    except OSError as error:
+        raise WarehouseError(
+            f"cannot write the metrics file {path} ({error.strerror or error}): choose a "
+            "writable --metrics-file (or WAREHOUSE_METRICS_FILE)."
+        ) from None
     return path

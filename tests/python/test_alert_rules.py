@@ -60,3 +60,20 @@ def test_thresholds_come_from_every_source_tables_dbt_freshness():
     late = [rule for group in yaml.safe_load(RULES.read_text())["groups"]
             for rule in group["rules"] if rule["alert"] == "WarehouseSourceLate"][0]
     assert "warehouse_source_freshness_threshold_seconds" in late["expr"]
+
+
+def published_metrics() -> set[str]:
+    source = (PROJECT / "runner" / "core" / "metrics.py").read_text()
+    return set(__import__("re").findall(r'_gauge\(registry, "(\w+)"', source))
+
+
+def test_the_runbook_lists_every_metric_and_the_rules_read_only_published_ones():
+    import re
+
+    published = published_metrics()
+    assert len(published) >= 12
+    runbook = (PROJECT / "docs" / "operations.md").read_text()
+    assert {name for name in published if f"`{name}" not in runbook} == set()
+    for path in (RULES, PROJECT / "deploy" / "grafana" / "warehouse-daily.json"):
+        read = set(re.findall(r"warehouse_[a-z_]+", path.read_text())) - {"warehouse_daily"}
+        assert read - published == set(), path.name

@@ -208,13 +208,49 @@ def test_a_run_that_never_finished_is_not_a_success(night, run_cli, tmp_path):
     assert metrics(prom)[("warehouse_daily_finished", ())] == 1
 
 
+def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp_path):
+    """`kill -9` of a real `runner daily` once its load step is recorded."""
+    import os
+    import signal
+    import sys
+
+    settings, folder = night
+    before = query(settings, "select now()")[0][0]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "daily", "--landing", str(folder / "landing"),
+         "--dest", str(folder / "backups"), "--metrics-file", str(tmp_path / "night.prom"),
+         "--always-backup"],
+        env={**os.environ, "WAREHOUSE_DB": settings.dbname}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # wait (at most ten minutes) for the load step's row
+            loaded = query(settings, """
+                select count(*) from audit.job_runs where step = 'load' and run_id = (
+                    select run_id from audit.job_runs where step = 'run' and started_at > %s
+                    order by started_at desc limit 1)""", (before,))[0][0]
+            if loaded or process.poll() is not None:
+                break
+            time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL and loaded
+    result = run_cli("metrics", "--metrics-file", str(tmp_path / "after.prom"))
+    assert result.exit_code == 0, result.output
+    found = metrics(tmp_path / "after.prom")
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_finished", ())] == 0
+    assert not (tmp_path / "night.prom").exists()
+
+
 class Trickle(BaseHTTPRequestHandler):
-    """A receiver that answers one byte every two seconds, for ever."""
+    """A receiver that answers one byte every two seconds (for three minutes, so the
+    abandoned connection ends within the test session)."""
 
     def do_POST(self):  # noqa: N802 - http.server's name
         self.rfile.read(int(self.headers["Content-Length"]))
         try:
-            while True:
+            for _ in range(90):
                 self.wfile.write(b"H")
                 self.wfile.flush()
                 time.sleep(2)
@@ -239,6 +275,16 @@ def test_a_webhook_that_trickles_its_answer_cannot_hold_the_night():
     sender.join(120)  # a generous bound so the old code fails here instead of hanging
     server.shutdown()
     assert outcome == ["the webhook did not answer within 3 s (WAREHOUSE_ALERT_TIMEOUT)"]
+
+
+def test_a_metrics_file_that_cannot_be_written_is_a_clear_error(night, run_cli, tmp_path):
+    settings, folder = night
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    result = run_cli("metrics", "--metrics-file", str(not_a_folder / "m.prom"))
+    assert result.exit_code == 1
+    assert f"Error: cannot write the metrics file {not_a_folder / 'm.prom'}" in result.output
+    assert "unexpected" not in result.output
 
 
 def test_slack_webhooks_get_slack_formatting():
@@ -282,6 +328,20 @@ def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
     subprocess.run(["env", "-i", "/bin/bash", "-c", command], check=True)
     env_path.unlink()
     assert "WAREHOUSE_PII_SALT=s3cret-salt" in seen.read_text().splitlines()
+
+
+def test_the_systemd_units_verify(run_cli, tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip("systemd-analyze is not installed here")
+    printed = run_cli("schedule", "print", "--systemd").output
+    for part in printed.split("# --- /etc/systemd/system/")[1:]:
+        name, text = part.split("\n", 1)
+        (tmp_path / name).write_text(text)
+    result = subprocess.run([analyze, "verify", str(tmp_path / "warehouse-daily.service"),
+                             str(tmp_path / "warehouse-daily.timer")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "warehouse-daily" not in result.stderr, result.stderr
 
 
 def test_daily_warns_about_the_demo_salt(run_cli, tmp_path, monkeypatch):
