@@ -537,7 +537,8 @@ def restorer(settings: Settings) -> Settings:
 
 def _refuse_foreign_owners(settings: Settings, found: BackupInfo) -> None:
     """A superuser restores only a dump whose every object a superuser owned: anything
-    else could run its owner's code with the superuser's rights."""
+    else could run its owner's code with the superuser's rights. (A login that is no
+    superuser, an external server's say, restores as itself.)"""
     owners = set(LISTED_OWNER.findall(_pg_restore_list(found).stdout)) - {"pg_database_owner"}
     conn = _admin(settings)
     try:
@@ -547,7 +548,7 @@ def _refuse_foreign_owners(settings: Settings, found: BackupInfo) -> None:
     finally:
         conn.close()
     others = sorted(owners - superusers)
-    if others:
+    if others and settings.user in superusers:
         raise WarehouseError(
             f"backup {found.backup_id} holds objects owned by {', '.join(others[:3])}, and "
             f"restoring it as the superuser {settings.user} would run their code with "
