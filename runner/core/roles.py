@@ -17,7 +17,7 @@ from psycopg2 import sql
 
 from runner.core import embedded, names
 from runner.errors import WarehouseError
-from runner.settings import Settings
+from runner.settings import Settings, lock_timeout_seconds
 
 
 @dataclass
@@ -249,6 +249,7 @@ def ensure_roles(settings: Settings) -> list[Role]:
     chosen = _names()
     defaults = analyst_defaults(settings)
     connection_limit = _whole_number("WAREHOUSE_ANALYST_CONNECTION_LIMIT", 20, 1, 1000)
+    lock_timeout = lock_timeout_seconds()
     path = settings.home / "roles.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
     previous = {kind: names.role(name, f"{path}: names.{kind}")
@@ -297,6 +298,10 @@ def ensure_roles(settings: Settings) -> list[Role]:
             # The transformer builds: it may create schemas and temporary tables.
             cur.execute(sql.SQL("grant create, temporary on database {} to {}").format(
                 database, sql.Identifier(chosen["transformer"])))
+            # No session of another login (an analyst's open transaction on a gold table,
+            # say) can make a build wait forever: a lock wait ends in an error.
+            cur.execute(sql.SQL("alter role {} set lock_timeout = {}").format(
+                sql.Identifier(chosen["transformer"]), sql.Literal(f"{lock_timeout}s")))
             # The backup role reads everything pg_dump needs, and nothing more.
             cur.execute(sql.SQL("grant pg_read_all_data to {}").format(
                 sql.Identifier(chosen["backup"])))

@@ -99,3 +99,27 @@ def test_an_analyst_cannot_block_the_writers(database, made_roles, tmp_path):
                     cur.execute("rollback to savepoint attempt")
     finally:
         analyst.close()
+
+
+def test_an_analyst_holding_a_gold_table_cannot_hang_the_build(database, made_roles, tmp_path,
+                                                               run_cli, monkeypatch):
+    """The analyst switches its idle-transaction timeout off and keeps a gold table open:
+    the build's table swap stops with a lock timeout instead of waiting forever."""
+    gen.generate(tmp_path / "landing", seed=1, scale=0.01)
+    assert run_cli("load", "--landing", str(tmp_path / "landing")).exit_code == 0
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "2")
+    assert run_cli("db", "roles").exit_code == 0
+    assert run_cli("build", "--skip-freshness").exit_code == 0
+    analyst = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    try:
+        with analyst.cursor() as cur:
+            cur.execute("set idle_in_transaction_session_timeout = 0")
+            cur.execute("select count(*) from gold.dim_date")
+            # A hang here would be the bug: the timeout only turns it into a failure.
+            result = runner("build", "--skip-freshness", "--full-refresh", "--select",
+                            "dim_date", timeout=900)
+    finally:
+        analyst.close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "lock timeout" in (result.stdout + result.stderr + (
+        database.project_dir / "logs" / "build.log").read_text())
