@@ -561,6 +561,8 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
                   progress: Progress | None) -> dict[str, int]:
     """Create ``dbname``, restore the backup into it as ``restorer``, return its row counts."""
     role = restorer(settings)
+    if role.user == settings.user:
+        _refuse_foreign_owners(settings, found)
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
@@ -571,10 +573,7 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
                     database, sql.Identifier(role.user)))
     finally:
         conn.close()
-    if role.user == settings.user:
-        _refuse_foreign_owners(settings, found)
-    settings = role
-    server_major = _server_major(settings)
+    server_major = _server_major(role)
     dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
     older_server = server_major < dump_major
     # Into an older server, pg_dump's newer session settings (e.g. transaction_timeout,
@@ -586,11 +585,11 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
     ]
     if not older_server:
         command.insert(2, "--exit-on-error")
-    conn = psycopg2.connect(**settings.connect_kwargs(dbname))
+    conn = psycopg2.connect(**role.connect_kwargs(dbname))
     conn.autocommit = True
     try:
         returncode, errors, counts = _pg_restore_counting(
-            command, _env(settings, dbname), found, conn, progress)
+            command, _env(role, dbname), found, conn, progress)
         only_newer_settings = all(IGNORABLE_ON_OLDER_SERVER in error for error in errors)
         if returncode != 0 and not (older_server and only_newer_settings):
             reason = " | ".join(errors[-3:])
