@@ -11,6 +11,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
+from conftest import query
 from runner.core import generate as gen
 from runner.core.locking import writer_lock
 
@@ -123,3 +124,38 @@ def test_an_analyst_holding_a_gold_table_cannot_hang_the_build(database, made_ro
     assert result.returncode == 1, result.stdout + result.stderr
     assert "lock timeout" in (result.stdout + result.stderr + (
         database.project_dir / "logs" / "build.log").read_text())
+
+
+HAND_OVER = """
+from runner.core import roles
+from runner.errors import WarehouseError
+from runner.settings import load_settings
+try:
+    roles.as_transformer(load_settings())
+except WarehouseError as error:
+    print(error)
+"""
+
+
+def test_an_analyst_holding_a_table_cannot_hang_the_hand_over(database, made_roles,
+                                                               monkeypatch):
+    """A table the superuser made (plain dbt, say) is handed to the transformer by the next
+    command; an analyst keeping it open makes that command fail, not wait forever."""
+    query(database, "create schema if not exists gold; "
+                    "create table gold.made_by_hand as select 1 as id; "
+                    "grant usage on schema gold to warehouse_analyst; "
+                    "grant select on gold.made_by_hand to warehouse_analyst")
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "1")
+    analyst = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    try:
+        with analyst.cursor() as cur:
+            cur.execute("set idle_in_transaction_session_timeout = 0")
+            cur.execute("select count(*) from gold.made_by_hand")
+            # A hang here would be the bug: the timeout only turns it into a failure.
+            result = subprocess.run([sys.executable, "-c", HAND_OVER], env=dict(os.environ),
+                                    capture_output=True, text=True, timeout=300)
+    finally:
+        analyst.close()
+    assert "another session kept one open" in result.stdout, result.stderr
+    assert query(database, "select tableowner from pg_tables where tablename = 'made_by_hand'") \
+        == [("postgres",)]
