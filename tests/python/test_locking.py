@@ -1,4 +1,5 @@
-"""One writer at a time, proven with real processes holding a real advisory lock."""
+"""One writer at a time, proven with real processes holding the real writer lock; no
+other login can take the writers' locks or make them wait forever."""
 
 from __future__ import annotations
 
