@@ -181,7 +181,9 @@ def roles() -> None:
     Names: WAREHOUSE_{ANALYST,TRANSFORMER,BACKUP}_USER; passwords: the matching
     WAREHOUSE_*_PASSWORD, else generated once into .warehouse/roles.json (never printed).
     The analyst login reads gold only, through the WAREHOUSE_ANALYST_ROLE group that dbt
-    grants select to.
+    grants select to, in read-only sessions with gold on the search path, a statement
+    timeout and a connection limit; BI tools connect with `runner db url --as analyst`.
+    Existing roles with administrative rights or powerful memberships are refused.
 
     Example: WAREHOUSE_ANALYST_PASSWORD=... runner db roles
     """
@@ -189,6 +191,7 @@ def roles() -> None:
 
     for role in role_setup.ensure_roles(load_settings()):
         click.echo(f"{role.kind:<12} {role.name:<16} password from {role.password_source}")
+    click.echo("analysts and BI tools: runner db url --as analyst")
 
 
 COMMANDS = [db]

@@ -39,7 +39,8 @@ def status() -> None:
 
     Example: runner partitions status
     """
-    settings = load_settings()
+    # Counting rows reads the transformer's tables: as the transformer, not a superuser.
+    settings = load_settings().for_role("transformer")
     found = parts.partitions(settings)
     if not found:
         click.echo("no partitioned tables yet: run `runner load` or `runner partitions setup`")

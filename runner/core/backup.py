@@ -537,7 +537,8 @@ def restorer(settings: Settings) -> Settings:
 
 def _refuse_foreign_owners(settings: Settings, found: BackupInfo) -> None:
     """A superuser restores only a dump whose every object a superuser owned: anything
-    else could run its owner's code with the superuser's rights."""
+    else could run its owner's code with the superuser's rights. (A login that is no
+    superuser, an external server's say, restores as itself.)"""
     owners = set(LISTED_OWNER.findall(_pg_restore_list(found).stdout)) - {"pg_database_owner"}
     conn = _admin(settings)
     try:
@@ -547,7 +548,7 @@ def _refuse_foreign_owners(settings: Settings, found: BackupInfo) -> None:
     finally:
         conn.close()
     others = sorted(owners - superusers)
-    if others:
+    if others and settings.user in superusers:
         raise WarehouseError(
             f"backup {found.backup_id} holds objects owned by {', '.join(others[:3])}, and "
             f"restoring it as the superuser {settings.user} would run their code with "
@@ -560,6 +561,8 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
                   progress: Progress | None) -> dict[str, int]:
     """Create ``dbname``, restore the backup into it as ``restorer``, return its row counts."""
     role = restorer(settings)
+    if role.user == settings.user:
+        _refuse_foreign_owners(settings, found)
     conn = _admin(settings)
     try:
         with conn.cursor() as cur:
@@ -570,10 +573,7 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
                     database, sql.Identifier(role.user)))
     finally:
         conn.close()
-    if role.user == settings.user:
-        _refuse_foreign_owners(settings, found)
-    settings = role
-    server_major = _server_major(settings)
+    server_major = _server_major(role)
     dump_major = int(found.manifest["tools"]["pg_dump"].split()[-1].split(".")[0])
     older_server = server_major < dump_major
     # Into an older server, pg_dump's newer session settings (e.g. transaction_timeout,
@@ -585,11 +585,11 @@ def _restore_into(settings: Settings, found: BackupInfo, dbname: str, jobs: int,
     ]
     if not older_server:
         command.insert(2, "--exit-on-error")
-    conn = psycopg2.connect(**settings.connect_kwargs(dbname))
+    conn = psycopg2.connect(**role.connect_kwargs(dbname))
     conn.autocommit = True
     try:
         returncode, errors, counts = _pg_restore_counting(
-            command, _env(settings, dbname), found, conn, progress)
+            command, _env(role, dbname), found, conn, progress)
         only_newer_settings = all(IGNORABLE_ON_OLDER_SERVER in error for error in errors)
         if returncode != 0 and not (older_server and only_newer_settings):
             reason = " | ".join(errors[-3:])

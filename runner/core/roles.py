@@ -13,11 +13,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 
 from runner.core import embedded, names
 from runner.errors import WarehouseError
-from runner.settings import Settings
+from runner.settings import Settings, lock_timeout_seconds
 
 
 @dataclass
@@ -102,54 +103,64 @@ def hand_over(settings: Settings, transformer: str) -> int:
     Returns how many objects changed owner."""
     owner = sql.Identifier(transformer)
     changed = 0
-    with embedded.cursor(settings) as cur:
-        cur.execute("set search_path = pg_catalog, pg_temp")
-        cur.execute(
-            """
-            select nspname from pg_namespace
-            where nspname !~ '^pg_' and nspname not in ('information_schema', 'public')
-                and nspowner <> %s::regrole
-            """, (transformer,))
-        for (schema,) in cur.fetchall():
-            cur.execute(sql.SQL("alter schema {} owner to {}").format(
-                sql.Identifier(schema), owner))
-            changed += 1
-        # Tables (with their indexes and owned sequences), views, standalone sequences.
-        cur.execute(
-            """
-            select namespace.nspname, class.relname,
-                case class.relkind when 'S' then 'sequence' when 'v' then 'view'
-                    when 'm' then 'materialized view' else 'table' end
-            from pg_class as class
-            join pg_namespace as namespace on namespace.oid = class.relnamespace
-            where class.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
-                and namespace.nspname !~ '^pg_'
-                and namespace.nspname not in ('information_schema', 'public')
-                and class.relowner <> %s::regrole
-                and not exists (
-                    select from pg_depend
-                    where pg_depend.objid = class.oid and pg_depend.deptype in ('a', 'i')
-                        and class.relkind = 'S')
-            """, (transformer,))
-        for schema, name, kind in cur.fetchall():
-            cur.execute(sql.SQL("alter {} {}.{} owner to {}").format(
-                sql.SQL(kind), sql.Identifier(schema), sql.Identifier(name), owner))
-            changed += 1
-        cur.execute(
-            """
-            select namespace.nspname, proc.proname,
-                pg_get_function_identity_arguments(proc.oid)
-            from pg_proc as proc
-            join pg_namespace as namespace on namespace.oid = proc.pronamespace
-            where namespace.nspname !~ '^pg_'
-                and namespace.nspname not in ('information_schema', 'public')
-                and proc.proowner <> %s::regrole
-            """, (transformer,))
-        for schema, name, arguments in cur.fetchall():
-            # The argument list is the catalog's own rendering of the signature.
-            cur.execute(sql.SQL("alter routine {}.{}({}) owner to {}").format(
-                sql.Identifier(schema), sql.Identifier(name), sql.SQL(arguments), owner))
-            changed += 1
+    try:
+        with embedded.cursor(settings) as cur:
+            cur.execute("set search_path = pg_catalog, pg_temp")
+            # Changing an owner locks the object: an analyst's open transaction on a gold
+            # table must not stop every command here.
+            cur.execute("set lock_timeout = %s", (f"{lock_timeout_seconds()}s",))
+            cur.execute(
+                """
+                select nspname from pg_namespace
+                where nspname !~ '^pg_' and nspname not in ('information_schema', 'public')
+                    and nspowner <> %s::regrole
+                """, (transformer,))
+            for (schema,) in cur.fetchall():
+                cur.execute(sql.SQL("alter schema {} owner to {}").format(
+                    sql.Identifier(schema), owner))
+                changed += 1
+            # Tables (with their indexes and owned sequences), views, standalone sequences.
+            cur.execute(
+                """
+                select namespace.nspname, class.relname,
+                    case class.relkind when 'S' then 'sequence' when 'v' then 'view'
+                        when 'm' then 'materialized view' else 'table' end
+                from pg_class as class
+                join pg_namespace as namespace on namespace.oid = class.relnamespace
+                where class.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+                    and namespace.nspname !~ '^pg_'
+                    and namespace.nspname not in ('information_schema', 'public')
+                    and class.relowner <> %s::regrole
+                    and not exists (
+                        select from pg_depend
+                        where pg_depend.objid = class.oid and pg_depend.deptype in ('a', 'i')
+                            and class.relkind = 'S')
+                """, (transformer,))
+            for schema, name, kind in cur.fetchall():
+                cur.execute(sql.SQL("alter {} {}.{} owner to {}").format(
+                    sql.SQL(kind), sql.Identifier(schema), sql.Identifier(name), owner))
+                changed += 1
+            cur.execute(
+                """
+                select namespace.nspname, proc.proname,
+                    pg_get_function_identity_arguments(proc.oid)
+                from pg_proc as proc
+                join pg_namespace as namespace on namespace.oid = proc.pronamespace
+                where namespace.nspname !~ '^pg_'
+                    and namespace.nspname not in ('information_schema', 'public')
+                    and proc.proowner <> %s::regrole
+                """, (transformer,))
+            for schema, name, arguments in cur.fetchall():
+                # The argument list is the catalog's own rendering of the signature.
+                cur.execute(sql.SQL("alter routine {}.{}({}) owner to {}").format(
+                    sql.Identifier(schema), sql.Identifier(name), sql.SQL(arguments), owner))
+                changed += 1
+    except psycopg2.errors.LockNotAvailable:
+        raise WarehouseError(
+            f"waited {lock_timeout_seconds()} s to hand the warehouse's tables to "
+            f"{transformer} while another session kept one open. Find it in "
+            "pg_stat_activity (an idle transaction, often), end it, and run the command again."
+        ) from None
     return changed
 
 
@@ -249,6 +260,7 @@ def ensure_roles(settings: Settings) -> list[Role]:
     chosen = _names()
     defaults = analyst_defaults(settings)
     connection_limit = _whole_number("WAREHOUSE_ANALYST_CONNECTION_LIMIT", 20, 1, 1000)
+    lock_timeout = lock_timeout_seconds()
     path = settings.home / "roles.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
     previous = {kind: names.role(name, f"{path}: names.{kind}")
@@ -297,6 +309,10 @@ def ensure_roles(settings: Settings) -> list[Role]:
             # The transformer builds: it may create schemas and temporary tables.
             cur.execute(sql.SQL("grant create, temporary on database {} to {}").format(
                 database, sql.Identifier(chosen["transformer"])))
+            # No session of another login (an analyst's open transaction on a gold table,
+            # say) can make a build wait forever: a lock wait ends in an error.
+            cur.execute(sql.SQL("alter role {} set lock_timeout = {}").format(
+                sql.Identifier(chosen["transformer"]), sql.Literal(f"{lock_timeout}s")))
             # The backup role reads everything pg_dump needs, and nothing more.
             cur.execute(sql.SQL("grant pg_read_all_data to {}").format(
                 sql.Identifier(chosen["backup"])))

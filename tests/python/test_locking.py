@@ -1,4 +1,5 @@
-"""One writer at a time, proven with real processes holding a real advisory lock."""
+"""One writer at a time, proven with real processes holding the real writer lock; no
+other login can take the writers' locks or make them wait forever."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
+from conftest import query
 from runner.core import generate as gen
 from runner.core.locking import writer_lock
 
@@ -99,3 +101,62 @@ def test_an_analyst_cannot_block_the_writers(database, made_roles, tmp_path):
                     cur.execute("rollback to savepoint attempt")
     finally:
         analyst.close()
+
+
+def test_an_analyst_holding_a_gold_table_cannot_hang_the_build(database, made_roles, tmp_path,
+                                                               run_cli, monkeypatch):
+    """The analyst switches its idle-transaction timeout off and keeps a gold table open:
+    the build's table swap stops with a lock timeout instead of waiting forever."""
+    gen.generate(tmp_path / "landing", seed=1, scale=0.01)
+    assert run_cli("load", "--landing", str(tmp_path / "landing")).exit_code == 0
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "2")
+    assert run_cli("db", "roles").exit_code == 0
+    assert run_cli("build", "--skip-freshness").exit_code == 0
+    analyst = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    try:
+        with analyst.cursor() as cur:
+            cur.execute("set idle_in_transaction_session_timeout = 0")
+            cur.execute("select count(*) from gold.dim_date")
+            # A hang here would be the bug: the timeout only turns it into a failure.
+            result = runner("build", "--skip-freshness", "--full-refresh", "--select",
+                            "dim_date", timeout=900)
+    finally:
+        analyst.close()
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "lock timeout" in (result.stdout + result.stderr + (
+        database.project_dir / "logs" / "build.log").read_text())
+
+
+HAND_OVER = """
+from runner.core import roles
+from runner.errors import WarehouseError
+from runner.settings import load_settings
+try:
+    roles.as_transformer(load_settings())
+except WarehouseError as error:
+    print(error)
+"""
+
+
+def test_an_analyst_holding_a_table_cannot_hang_the_hand_over(database, made_roles,
+                                                               monkeypatch):
+    """A table the superuser made (plain dbt, say) is handed to the transformer by the next
+    command; an analyst keeping it open makes that command fail, not wait forever."""
+    query(database, "create schema if not exists gold; "
+                    "create table gold.made_by_hand as select 1 as id; "
+                    "grant usage on schema gold to warehouse_analyst; "
+                    "grant select on gold.made_by_hand to warehouse_analyst")
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "1")
+    analyst = psycopg2.connect(**database.for_role("analyst").connect_kwargs())
+    try:
+        with analyst.cursor() as cur:
+            cur.execute("set idle_in_transaction_session_timeout = 0")
+            cur.execute("select count(*) from gold.made_by_hand")
+            # A hang here would be the bug: the timeout only turns it into a failure.
+            result = subprocess.run([sys.executable, "-c", HAND_OVER], env=dict(os.environ),
+                                    capture_output=True, text=True, timeout=300)
+    finally:
+        analyst.close()
+    assert "another session kept one open" in result.stdout, result.stderr
+    assert query(database, "select tableowner from pg_tables where tablename = 'made_by_hand'") \
+        == [("postgres",)]

@@ -154,6 +154,12 @@ def test_restores_never_run_the_transformers_code_as_a_superuser(database, made_
         assert query(copy, "select count(*) from audit.t") == [(2,)]
         assert query(copy, "select tableowner from pg_tables where tablename = 't'") \
             == [(transformer,)]
+        # Over the warehouse itself: the safety backup of what it replaces is the backup role's.
+        replaced = run_cli("restore", backup_id, "--dest", str(dest), "--yes")
+        assert replaced.exit_code == 0, replaced.output
+        assert not is_superuser(database, transformer)
+        safety = backups.list_backups(dest)[0]
+        assert safety.backup_id != backup_id and safety.manifest["server"]["user"] == "backup"
         # Without the transformer login the runner would restore as the superuser: refused.
         (database.home / "roles.json").rename(tmp_path / "roles.json")
         refused = run_cli("backup", "verify", backup_id, "--dest", str(dest), "--restore-test")
