@@ -45,6 +45,9 @@ def _among(text: str, option: str, values: list[float], scales: str) -> tuple[fl
 @click.option("--planner-hints-at", default=None,
               help="The scales (comma-separated) at which to A/B the planner hints "
                    "(macros/planner/planner_hint.sql): five more full-refresh builds each.")
+@click.option("--slim-ci-at", default=None,
+              help="The scales (comma-separated) at which to time `runner ci` of one-model "
+                   "edits against a full-refresh `runner build` of the same data.")
 @click.option("--citus-dsn", default=None, metavar="DSN",
               help="Also build on this Citus coordinator (a database named bench…, which is "
                    "emptied first) and compare with the embedded server.")
@@ -52,7 +55,8 @@ def _among(text: str, option: str, values: list[float], scales: str) -> tuple[fl
               help="The scales (comma-separated) to build on the cluster (default: 1 when "
                    "listed, else the largest scale).")
 def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: str | None,
-          planner_hints_at: str | None, citus_dsn: str | None, citus_at: str | None) -> None:
+          planner_hints_at: str | None, slim_ci_at: str | None, citus_dsn: str | None,
+          citus_at: str | None) -> None:
     """Measure generation, load, build, incremental day, backup, restore and queries.
 
     Each scale runs in a fresh database; figures are ratios against plain tools
@@ -69,10 +73,11 @@ def bench(scales: str, out: Path | None, mirror: Path | None, observability_at: 
     observed = at(observability_at, "--observability-at", default_at)
     hints_at = at(planner_hints_at, "--planner-hints-at", ())
     on_cluster = at(citus_at, "--citus-at", default_at)
+    slim_at = at(slim_ci_at, "--slim-ci-at", ())
     cluster = benchmark.citus_settings(citus_dsn) if citus_dsn else None
     settings = ensure_server()
     results = benchmark.run(settings, values, lambda message: click.echo(f"bench: {message}", err=True),
-                            mirror, observed, hints_at, cluster, on_cluster)
+                            mirror, observed, hints_at, cluster, on_cluster, slim_at)
     command = "runner bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else f"runner bench --scales {scales}"
     table = benchmark.markdown(results, command, settings)
     if out:

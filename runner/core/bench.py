@@ -382,13 +382,52 @@ def _planner_hints_ab(settings: Settings, say) -> dict:
             for intent in PLANNER_INTENTS}
 
 
+# One-model changes `runner ci` is timed on: one feeding a few models, one feeding the facts.
+SLIM_CI_EDITS = ("stg_erp__products", "stg_erp__order_lines")
+
+
+def _slim_ci(settings: Settings, work: Path, say) -> dict:
+    """A full-refresh `runner build`, then `runner ci` of each one-model edit, one after
+    the other on the same data: seconds, models built and the ratio to the full build."""
+    from dataclasses import replace
+
+    from runner.core import ci
+
+    say("slim CI: a full-refresh build, then runner ci for each one-model edit")
+    outcome, full_s = _timed(builder.run_build, settings, ["--full-refresh"], freshness=False)
+    if outcome.build_returncode != 0:
+        raise RuntimeError("the full-refresh build before the slim CI runs failed")
+    full_models = sum(1 for uid in _node_seconds(settings) if uid.startswith("model."))
+    figures = {"full_s": full_s, "full_models": full_models, "edits": {}}
+    for model in SLIM_CI_EDITS:
+        project = work / f"slim_ci_{model}"
+        shutil.copytree(settings.project_dir, project, ignore=shutil.ignore_patterns(
+            ".venv", ".warehouse", ".git", "target", "logs", "landing", "backups", "report",
+            "dbt_packages", "profiles.yml", "__pycache__"))
+        path = next(project.glob(f"models/**/{model}.sql"))
+        # A blank line inside (dbt ignores whitespace at either end of a file): a modified
+        # file to dbt, the same SQL, so the data diff must find no change.
+        path.write_text(path.read_text().replace("\n\n", "\n\n\n", 1))
+        done, seconds = _timed(ci.run_ci, replace(settings, project_dir=project),
+                               change_id="bench", summary_path=project / "data-diff.md")
+        if (done.returncode != 0 or not done.models
+                or any(diff.changed for diff in done.diffs)):
+            raise RuntimeError(f"runner ci of a whitespace edit to {model} failed, built "
+                               f"nothing or found a change: {project / 'data-diff.md'}")
+        figures["edits"][model] = {"s": seconds, "models": len(done.models),
+                                   "ratio": seconds / full_s}
+        shutil.rmtree(project, ignore_errors=True)
+    return figures
+
+
 def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None = None,
-              hints_ab: bool = False) -> ScaleResult:
+              hints_ab: bool = False, slim_ci: bool = False) -> ScaleResult:
     name = "bench_" + str(scale).replace(".", "_")
     _admin(base, "drop database if exists {} with (force)", name)
     _admin(base, "create database {}", name)
     try:
-        return _measure_scale(base.with_database(name), scale, work, say, mirror, hints_ab)
+        return _measure_scale(base.with_database(name), scale, work, say, mirror, hints_ab,
+                              slim_ci)
     finally:
         # Also after a failure: at scale 5 the database alone is 7.6 GB.
         for database in (name, f"{name}_restored", f"{name}_plain"):
@@ -396,7 +435,8 @@ def run_scale(base: Settings, scale: float, work: Path, say, mirror: Path | None
 
 
 def _measure_scale(settings: Settings, scale: float, work: Path, say,
-                   mirror: Path | None, hints_ab: bool = False) -> ScaleResult:
+                   mirror: Path | None, hints_ab: bool = False,
+                   slim_ci: bool = False) -> ScaleResult:
     name = settings.dbname
     out = ScaleResult(scale)
     fig = out.figures
@@ -453,6 +493,8 @@ def _measure_scale(settings: Settings, scale: float, work: Path, say,
     fig["sizes"] = _sizes(settings)
     if hints_ab:
         fig["planner_hints"] = _planner_hints_ab(settings, say)
+    if slim_ci:
+        fig["slim_ci"] = _slim_ci(settings, work, say)
     if mirror is not None:
         fig["observability"] = _observability_cost(settings, mirror, landing, say)
 
@@ -588,6 +630,15 @@ def markdown(results: list[ScaleResult], command: str, settings: Settings) -> st
                                      f" ({f['planner_hints'][i]['models']} models), "
                                      f"{f['planner_hints'][i]['on_s'] / f['planner_hints'][i]['off_s']:.2f}")
                 if "planner_hints" in f else "-")
+    for model in SLIM_CI_EDITS:
+        if any("slim_ci" in r.figures for r in results):
+            row(f"`runner ci` of an edit to {model} (s, models) ÷ full-refresh `runner build` "
+                "(s, models)",
+                lambda f, m=model: (f"{_s(f['slim_ci']['edits'][m]['s'])} "
+                                    f"({f['slim_ci']['edits'][m]['models']}) ÷ "
+                                    f"{_s(f['slim_ci']['full_s'])} ({f['slim_ci']['full_models']})"
+                                    f" = {f['slim_ci']['edits'][m]['ratio']:.2f}")
+                if "slim_ci" in f else "-")
     if any("citus" in r.figures for r in results):
         row("Citus cluster: full build / incremental day (s), ÷ one server",
             lambda f: (f"{_s(f['citus']['full_build_s'])} / {_s(f['citus']['incremental_s'])}, "
@@ -655,15 +706,18 @@ def citus_settings(dsn: str) -> Settings:
 
 def run(settings: Settings, scales: list[float], say, mirror: Path | None = None,
         observability_at: tuple[float, ...] = (), hints_at: tuple[float, ...] = (),
-        cluster: Settings | None = None, citus_at: tuple[float, ...] = ()) -> list[ScaleResult]:
+        cluster: Settings | None = None, citus_at: tuple[float, ...] = (),
+        slim_ci_at: tuple[float, ...] = ()) -> list[ScaleResult]:
     """Every scale in turn; Elementary's cost (with a mirror) only at `observability_at`,
-    the planner hints' A/B only at `hints_at`, the Citus cluster only at `citus_at`."""
+    the planner hints' A/B only at `hints_at`, the Citus cluster only at `citus_at`,
+    `runner ci` against a full build only at `slim_ci_at`."""
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=settings.home))
     try:
         results = []
         for scale in scales:
             result = run_scale(settings, scale, work, say,
-                               mirror if scale in observability_at else None, scale in hints_at)
+                               mirror if scale in observability_at else None, scale in hints_at,
+                               scale in slim_ci_at)
             if cluster is not None and scale in citus_at:
                 result.figures["citus"] = _on_citus(cluster, scale, work, say)
             results.append(result)

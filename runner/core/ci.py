@@ -141,10 +141,11 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
     summary_path = summary_path or target_path / "data-diff.md"
     # A schema left by an earlier run of this change (--keep) would shadow production:
     # dbt reads an unselected model from the CI schema when it exists there.
-    drop_schemas(settings, prefix, production)
+    drop_schemas(settings, prefix, [production])
     for artifact in ("run_results.json", "manifest.json"):
         (target_path / artifact).unlink(missing_ok=True)
     dropped: list[str] = []
+    current: dict = {}
     try:
         result = dbt.run_dbt(replace(settings, target="ci"), [
             "build", "--select", "state:modified+",
@@ -155,7 +156,8 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
             "--defer", "--state", str(state_dir), "--target-path", str(TARGET_PATH),
         ], extra_env={
             "WAREHOUSE_SCHEMA": prefix,
-            # Anomaly tests compare with the history Elementary kept in production.
+            # Elementary's anomaly tests need the history it keeps per schema; a CI
+            # schema has none.
             "WAREHOUSE_OBSERVABILITY": "off",
         })
         run_results = target_path / "run_results.json"
@@ -184,7 +186,8 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
         summary_path.write_text(summary)
     finally:
         if not keep:
-            dropped = drop_schemas(settings, prefix, production)
+            # The change's own manifest too: it may add a folder with a schema of its own.
+            dropped = drop_schemas(settings, prefix, [production, current])
     return CiOutcome(prefix, result.returncode, models, tests, diffs, summary, summary_path,
                      dropped)
 
@@ -194,14 +197,15 @@ def _diffed(node: dict) -> bool:
     return config.get("schema") in DIFFED_LAYERS and config.get("materialized") != "ephemeral"
 
 
-def drop_schemas(settings: Settings, prefix: str, manifest: dict) -> list[str]:
-    """Drop ``prefix`` and ``prefix_<custom schema>`` for every custom schema the project
-    uses (not every ``prefix_*``: ``ci_4`` must not take ``ci_4_x``'s schemas)."""
+def drop_schemas(settings: Settings, prefix: str, manifests: list[dict]) -> list[str]:
+    """Drop ``prefix`` and ``prefix_<custom schema>`` for every custom schema the
+    manifests use (not every ``prefix_*``: ``ci_4`` must not take ``ci_4_x``'s schemas)."""
     custom = {"audit", "test_failures", "elementary", *DIFFED_LAYERS, "snapshots"}
-    for node in manifest.get("nodes", {}).values():
-        schema = node.get("config", {}).get("schema")
-        if isinstance(schema, str) and names.NAME.fullmatch(schema):
-            custom.add(schema)
+    for manifest in manifests:
+        for node in manifest.get("nodes", {}).values():
+            schema = node.get("config", {}).get("schema")
+            if isinstance(schema, str) and names.NAME.fullmatch(schema):
+                custom.add(schema)
     candidates = [prefix, *(f"{prefix}_{schema}" for schema in sorted(custom))]
     with embedded.cursor(settings) as cur:
         cur.execute("select nspname from pg_namespace where nspname = any(%s) order by 1",

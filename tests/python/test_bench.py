@@ -11,13 +11,13 @@ def test_bench_reports_every_figure(warehouse_env, tmp_path):
     out = tmp_path / "BENCH.md"
     result = subprocess.run(
         [sys.executable, "-m", "runner.cli", "bench", "--scales", "0.01", "--planner-hints-at", "0.01",
-         "--out", str(out)],
+         "--slim-ci-at", "0.01", "--out", str(out)],
         env=dict(os.environ), capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     text = out.read_text()
     for figure in (
-        "Command: `runner bench --scales 0.01 --planner-hints-at 0.01 --out", "Machine: ", "Versions: runner",
+        "Command: `runner bench --scales 0.01 --planner-hints-at 0.01 --slim-ci-at 0.01 --out", "Machine: ", "Versions: runner",
         "| order lines |", "| generate (s) |", "| load (s) / rows per s |",
         "| loader COPY ÷ plain COPY (ERP files) |", "| full build (s) |",
         "of which snapshot replay with its inputs (s, wall) / silver / gold / tests", "| generate + load + full build (s) |",
@@ -50,6 +50,11 @@ def test_bench_reports_every_figure(warehouse_env, tmp_path):
     for table in ("gold.fct_order_lines", "gold.dim_customers", "silver.stg_erp__orders"):
         sized = next(row for row in table_rows if row.startswith(f"| {table} |"))
         assert int(sized.split("|")[2].replace(",", "")) > 0, sized
+    # `runner ci` rebuilt fewer models than the full build it is compared with.
+    for model in ("stg_erp__products", "stg_erp__order_lines"):
+        slim = next(row for row in table_rows if f"`runner ci` of an edit to {model}" in row)
+        cell = slim.split("|")[2]
+        assert 0 < int(cell.split("(")[1].split(")")[0]) < int(cell.split("(")[2].split(")")[0]), slim
     # The full build replayed the batches into the snapshots, and the split shows its time.
     split = next(row for row in table_rows if "of which snapshot replay" in row)
     assert float(split.split("|")[2].split("/")[0]) > 0, split

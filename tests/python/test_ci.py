@@ -118,7 +118,7 @@ def test_whitespace_edit_rebuilds_it_and_its_descendants_and_changes_nothing(
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 as_analyst(settings, f'select count(*) from "{schema}"."{table}"')
     finally:
-        ci.drop_schemas(settings, prefix, {})
+        ci.drop_schemas(settings, prefix, [])
     assert ci_schemas(settings, prefix) == []
 
 
