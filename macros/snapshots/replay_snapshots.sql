@@ -18,14 +18,17 @@
       state, valid from the end of the batch day;
     - a version is valid until the next version of its run starts, or its run ends.
     dbt_scd_id is dbt's own hash of the key and the version's start. Everything, and the
-    batches recorded in `audit_schema`.snapshot_batches, commits in one transaction: a
-    failed replay leaves the snapshots as they were.
+    batches and loaded files recorded in `audit_schema`.snapshot_batches and
+    .snapshot_files, commits in one transaction: a failed replay leaves the snapshots as
+    they were. A file loaded for a batch already applied is not in snapshot_files, so the
+    runner replays every batch again (`rebuild`), as for a late batch.
 -#}
 {% macro replay_snapshots(batches, audit_schema, rebuild=false) %}
     {#- rebuild: start from empty snapshots and replay every batch (late batches). -#}
     {%- if rebuild %}
         {%- call statement('forget_replayed_batches') %}
-            delete from {{ audit_schema }}.snapshot_batches
+            delete from {{ audit_schema }}.snapshot_batches;
+            delete from {{ audit_schema }}.snapshot_files
         {%- endcall %}
     {%- endif %}
     {#- Each snapshot's state, and the rows it reads: a key's state can change only in a
@@ -58,7 +61,20 @@
     {%- endfor %}
     {%- call statement('record_replayed_batches') %}
         insert into {{ audit_schema }}.snapshot_batches (batch_date)
-        values {% for batch in batches %}({{ batch_literal(batch) }}){{ ", " if not loop.last }}{% endfor %}
+        values {% for batch in batches %}({{ batch_literal(batch) }}){{ ", " if not loop.last }}{% endfor %};
+
+        insert into {{ audit_schema }}.snapshot_files (file_name, checksum_sha256, batch_date)
+        select file_name, checksum_sha256, batch_date
+        from bronze.load_log
+        where
+            status = 'loaded'
+            and batch_date in (
+                {%- for batch in batches %}{{ batch_literal(batch) }}{{ ", " if not loop.last }}{% endfor -%}
+            )
+        on conflict (file_name) do update set
+            checksum_sha256 = excluded.checksum_sha256,
+            batch_date = excluded.batch_date,
+            applied_at = now()
     {%- endcall %}
     {%- do adapter.commit() %}
 {% endmacro %}

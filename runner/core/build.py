@@ -42,11 +42,12 @@ class BuildOutcome:
 @dataclass
 class BatchPlan:
     audit_schema: str
-    # Loaded batches the snapshots have not seen, oldest first.
+    # Loaded batches with a file the snapshots have not seen, oldest first.
     pending: list[str]
     # Whether the snapshots have seen any batch before.
     applied_before: bool
-    # Pending batches older than the newest batch already applied.
+    # Pending batches older than the newest batch applied, or applied without a file
+    # loaded since.
     late: list[str]
     # Every loaded batch, and the months retention dropped from bronze.
     loaded: list[str]
@@ -54,10 +55,15 @@ class BatchPlan:
 
 
 def plan_batches(settings: Settings) -> BatchPlan:
-    """Create the audit table of applied batches if needed and read what the replay must do,
-    on one connection."""
+    """Create the audit tables of applied batches and files if needed and read what the
+    replay must do, on one connection.
+
+    A batch is pending while any file loaded for its date is not among the files the
+    snapshots applied: a file loaded after its date was built (a late file, or a fixed
+    re-delivery of one that failed) makes its date late, so the history is re-derived."""
     schema = settings.layer_schema("audit")
     applied = sql.Identifier(schema, "snapshot_batches")
+    applied_files = sql.Identifier(schema, "snapshot_files")
     with embedded.cursor(settings) as cur:
         cur.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         cur.execute(sql.SQL(
@@ -65,27 +71,51 @@ def plan_batches(settings: Settings) -> BatchPlan:
                 batch_date date primary key,
                 applied_at timestamptz not null default now()
             )""").format(applied))
+        has_loads = embedded.relation_exists(cur, "bronze.load_log")
+        if not embedded.relation_exists(cur, f"{schema}.snapshot_files"):
+            cur.execute(sql.SQL(
+                """create table {} (
+                    file_name text primary key,
+                    checksum_sha256 text not null,
+                    batch_date date not null,
+                    applied_at timestamptz not null default now()
+                )""").format(applied_files))
+            if has_loads:
+                # Built before files were tracked: a file loaded before its batch was
+                # applied was applied with it; one loaded later never was.
+                cur.execute(sql.SQL(
+                    """insert into {files} (file_name, checksum_sha256, batch_date, applied_at)
+                    select log.file_name, log.checksum_sha256, log.batch_date, batch.applied_at
+                    from bronze.load_log as log
+                    inner join {applied} as batch on batch.batch_date = log.batch_date
+                    where log.status = 'loaded' and log.started_at <= batch.applied_at
+                    """).format(files=applied_files, applied=applied))
         cur.execute(sql.SQL("select exists (select from {})").format(applied))
         applied_before = cur.fetchone()[0]
-        if not embedded.relation_exists(cur, "bronze.load_log"):
+        if not has_loads:
             return BatchPlan(schema, [], applied_before, [], [], [])
         cur.execute(sql.SQL(
             """
             select
                 log.batch_date::text,
-                log.batch_date in (select batch_date from {applied}) as is_applied,
-                log.batch_date < (select max(batch_date) from {applied}) as is_late
+                bool_and(applied_file.file_name is not null) as is_applied,
+                log.batch_date <= (select max(batch_date) from {applied}) as is_late
             from bronze.load_log as log
+            left join {files} as applied_file
+                on
+                    applied_file.file_name = log.file_name
+                    and applied_file.checksum_sha256 = log.checksum_sha256
             where log.status = 'loaded'
             group by log.batch_date
             order by 1
-            """).format(applied=applied))
+            """).format(applied=applied, files=applied_files))
         found = cur.fetchall()
         retired = []
         if embedded.relation_exists(cur, "bronze.retired_partitions"):
             cur.execute("select partition_name from bronze.retired_partitions order by 1")
             retired = [row[0] for row in cur.fetchall()]
     pending = [batch for batch, is_applied, _ in found if not is_applied]
+    # Late: older than the newest batch applied, or that batch itself with a file it lacked.
     late = [batch for batch, is_applied, is_late in found if not is_applied and is_late]
     return BatchPlan(schema, pending, applied_before, late, [row[0] for row in found], retired)
 

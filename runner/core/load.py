@@ -86,7 +86,7 @@ class HashingReader:
     bytes a JSON-lines COPY uses as its quote and delimiter), a line holding one of them
     ends the data there and sets ``problem``: the file fails, records never merge."""
 
-    def __init__(self, handle, framing: bytes = b""):
+    def __init__(self, handle, framing: tuple[bytes, ...] = ()):
         self.handle = handle
         self.digest = hashlib.sha256()
         self.bytes = 0
@@ -105,9 +105,7 @@ class HashingReader:
         chunk = self.handle.read(size)
         self.digest.update(chunk)
         self.bytes += len(chunk)
-        hits = [at for at in (chunk.find(byte) for byte in
-                              (self.framing[i:i + 1] for i in range(len(self.framing))))
-                if at >= 0]
+        hits = [at for at in (chunk.find(byte) for byte in self.framing) if at >= 0]
         if hits:
             at = min(hits)
             line = self.lines + chunk.count(b"\n", 0, at) + 1
@@ -184,7 +182,10 @@ def landing_files(folder: Path) -> list[LandingFile]:
         for entry in entries:
             if entry.name.startswith(("_", ".")):
                 continue
-            special = _kind(entry.stat(follow_symlinks=False).st_mode)
+            try:
+                special = _kind(entry.stat(follow_symlinks=False).st_mode)
+            except FileNotFoundError:  # removed since the listing: nothing to load
+                continue
             files.append(LandingFile(entry.name, _name_match(entry.name), special))
 
     def sort_key(file):
@@ -552,8 +553,8 @@ def _load_one(conn, folder_fd: int, file: LandingFile, previous, refusal: str | 
                 return _refuse_changed(conn, handle, name, previous[0])
             if refusal:
                 return _fail(conn, file, refusal, started_at, started, handle)
-            reader = HashingReader(handle, b"\x01\x02" if TABLES[
-                match["source"], match["entity"]] in JSON_LINES else b"")
+            json_lines = TABLES[match["source"], match["entity"]] in JSON_LINES
+            reader = HashingReader(handle, (b"\x01", b"\x02") if json_lines else ())
             result = load_file(conn, reader, name, match)
             _log(conn, name, match, reader.digest.hexdigest(), reader.bytes, result, started_at)
             conn.commit()

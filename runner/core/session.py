@@ -86,8 +86,9 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> 
     span = batches[0] if len(batches) == 1 else f"{batches[0]} to {batches[-1]}"
     detail = f"{len(batches)} batch(es) applied ({span})"
     if spec["late"]:
-        detail += (f"; late batch(es) {', '.join(spec['late'])} came after newer ones, so the "
-                   "history was re-derived from every batch and gold is rebuilt in full")
+        detail += (f"; late batch(es) {', '.join(spec['late'])} got files after newer or the "
+                   "same batches were applied, so the history was re-derived from every batch "
+                   "and gold is rebuilt in full")
     phase("snapshots", detail, time.perf_counter() - started)
     return True
 

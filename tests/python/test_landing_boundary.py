@@ -290,3 +290,22 @@ def test_a_raw_control_character_never_merges_json_lines(database, landing, cont
     assert result.error.startswith(f"line 2: a raw control character (0x0{ord(control)})"), result.error
     assert query(database, "select count(*) from bronze.crm_customers where _source_file = %s",
                  (path.name,)) == [(0,)]
+
+
+@pytest.mark.parametrize("extra", [
+    ["xmin"],                                   # a system column's name
+    [f"extra_{n}" for n in range(1700)],        # beyond PostgreSQL's 1600 columns
+])
+def test_header_names_the_database_refuses_fail_alone(database, landing, extra):
+    path = landing / f"erp__stores__{day(120)}.csv"
+    path.write_text(f"{STORES_HEADER},{','.join(extra)}\n"
+                    f"S1,A,store,Lyon,FR,2020-01-01,{','.join('x' for _ in extra)}\n")
+    after = landing / f"erp__stores__{day(119)}.csv"
+    after.write_text(stores("AFTER3"))
+    results = load(database, landing)
+    assert results[path.name].status == "failed"
+    assert results[path.name].error.startswith("the database refused it"), results[path.name].error
+    assert results[after.name].status in ("loaded", "skipped")
+    assert "extra_1" not in [row[0] for row in query(database, """
+        select column_name from information_schema.columns
+        where table_schema = 'bronze' and table_name = 'erp_stores'""")]

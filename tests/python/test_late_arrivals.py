@@ -140,3 +140,67 @@ def test_a_late_batch_is_applied_as_if_it_had_come_on_time(warehouse_env, tmp_pa
     for relation in tables:
         assert checksum(late, relation, exclude=GOLD_LINEAGE) == \
             checksum(on_time, relation, exclude=GOLD_LINEAGE), relation
+
+
+def customer_line(customer_id, at):
+    return json.dumps({
+        "customer_id": customer_id, "first_name": "Late", "last_name": "File",
+        "email": "late.file@example.com", "phone": "(0249) 424-142",
+        "address": {"line1": "2 Main Street", "city": "York", "postal_code": "YO1",
+                    "country": "UK"},
+        "segment": "consumer", "created_at": at, "updated_at": at}) + "\n"
+
+
+def reached_gold(settings, customer_id):
+    return (query(settings, "select count(*) from snapshots.snp_crm__customers "
+                            "where customer_id = %s", (customer_id,))[0][0],
+            query(settings, "select count(*) from gold.dim_customers where customer_id = %s",
+                  (customer_id,))[0][0])
+
+
+def test_a_file_loaded_after_its_date_was_built_is_applied(warehouse_env, tmp_path):
+    settings = empty_database(warehouse_env, "late_files")
+    landing = tmp_path / "landing"
+    state, *_ = built_sample(settings, landing)
+    stores = sorted(landing.glob("erp__stores__*.csv"))[-1].read_text()
+    day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+    day_two = day_one + dt.timedelta(days=1)
+
+    # The ordinary repair: day one's CRM file has a broken line and fails to load, the
+    # night's build applies day one without it, the fixed file is loaded the next night.
+    (landing / f"erp__stores__{day_one}.csv").write_text(stores)
+    crm = landing / f"crm__customers__{day_one}.jsonl"
+    crm.write_text(customer_line("CUST-9900101", f"{day_one} 09:00:00") + '{"customer_id": \n')
+    assert [r.status for r in loader.load(settings, landing) if r.name == crm.name] == ["failed"]
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    crm.write_text(customer_line("CUST-9900101", f"{day_one} 09:00:00")
+                   + customer_line("CUST-9900102", f"{day_one} 09:30:00"))
+    assert [r.status for r in loader.load(settings, landing) if r.name == crm.name] == ["loaded"]
+    outcome = builder.run_build(settings, [], freshness=False)
+    assert outcome.build_returncode == 0
+    assert outcome.late == [str(day_one)]
+    assert reached_gold(settings, "CUST-9900101") == (1, 1)
+    assert reached_gold(settings, "CUST-9900102") == (1, 1)
+
+    # A file for the newest date already built: applied, not ignored.
+    (landing / f"erp__stores__{day_two}.csv").write_text(stores)
+    loader.load(settings, landing)
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    (landing / f"crm__customers__{day_two}.jsonl").write_text(
+        customer_line("CUST-9900103", f"{day_two} 09:00:00"))
+    loader.load(settings, landing)
+    outcome = builder.run_build(settings, [], freshness=False)
+    assert outcome.build_returncode == 0
+    assert outcome.late == [str(day_two)]
+    assert reached_gold(settings, "CUST-9900103") == (1, 1)
+
+    # Applied once: the next build has nothing to replay.
+    outcome = builder.run_build(settings, [], freshness=False)
+    assert (outcome.replayed, outcome.late) == ([], [])
+
+    # A warehouse built before files were tracked: its files are taken as applied when
+    # they were loaded before their batch was, so upgrading replays nothing.
+    query(settings, "drop table audit.snapshot_files")
+    assert builder.plan_batches(settings).pending == []
+    assert len(query(settings, "select * from audit.snapshot_files")) == len(
+        query(settings, "select * from bronze.load_log where status = 'loaded'"))
