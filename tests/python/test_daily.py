@@ -277,16 +277,6 @@ def test_a_webhook_that_trickles_its_answer_cannot_hold_the_night():
     assert outcome == ["the webhook did not answer within 3 s (WAREHOUSE_ALERT_TIMEOUT)"]
 
 
-def test_a_metrics_file_that_cannot_be_written_is_a_clear_error(night, run_cli, tmp_path):
-    settings, folder = night
-    not_a_folder = tmp_path / "file"
-    not_a_folder.write_text("")
-    result = run_cli("metrics", "--metrics-file", str(not_a_folder / "m.prom"))
-    assert result.exit_code == 1
-    assert f"Error: cannot write the metrics file {not_a_folder / 'm.prom'}" in result.output
-    assert "unexpected" not in result.output
-
-
 def test_slack_webhooks_get_slack_formatting():
     payload = {"job": "runner daily", "run_id": "0123456789", "status": "failed",
                "errors": ["build: dbt build exited 1"], "tests": [{"test": "unique_x", "rows": 3}],
