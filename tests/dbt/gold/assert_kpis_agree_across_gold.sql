@@ -1,6 +1,6 @@
 -- Each KPI, per month, as every gold table that shows it counts it, against the facts
 -- and the definitions in docs/querying.md. One failing row per month, KPI and table
--- that disagree (a month missing on either side included).
+-- that disagree.
 with
 
 orders as (
@@ -275,7 +275,9 @@ final as (
             expected.kpi = shown.kpi
             and expected.shown_in = shown.shown_in
             and expected.kpi_month = shown.kpi_month
-    where shown.kpi_value is distinct from expected.kpi_value
+    -- A month a table leaves out counts as zero there (a month without new customers has
+    -- no cohort): it still fails when the definition counts some.
+    where coalesce(shown.kpi_value, 0) != coalesce(expected.kpi_value, 0)
 
 )
 
