@@ -85,10 +85,10 @@
 {%- endmacro %}
 
 {#-
-    True for a fact row of `previous` keyed to the missing member ('-1') of `dimension`
+    True for a fact row of `previous` keyed to the unknown member ('-1') of `dimension`
     whose member has since arrived there: the rows an incremental fact must key again.
 -#}
-{% macro missing_member_arrived(dimension, alias, business_key, previous='previous_run') -%}
+{% macro unknown_member_arrived(dimension, alias, business_key, previous='previous_run') -%}
     (
         {{ previous }}.{{ alias }}_key = '-1'
         and {{ previous }}.{{ business_key }} in (

@@ -22,7 +22,7 @@ from runner.core import embedded
 from runner.core import generate as gen
 from runner.core import load as loader
 
-GOLD = ["dim_customers", "dim_products", "dim_stores", "fct_order_lines", "fct_orders",
+GOLD = ["dim_date", "dim_customers", "dim_products", "dim_stores", "fct_order_lines", "fct_orders",
         "agg_sales_daily", "agg_sales_monthly", "agg_sales_product_monthly",
         "agg_customer_activity_monthly", "rpt_customer_lifetime_value",
         "rpt_cohort_retention", "rpt_business_kpis_monthly", "rpt_data_quality_batches"]
@@ -153,7 +153,7 @@ def test_a_missing_gold_constraint_fails_the_build(built):
     once, _, _ = built
     dropped = query(once, """select conname, pg_get_constraintdef(oid) from pg_constraint
         where conrelid = 'gold.agg_sales_daily'::regclass and contype in ('p', 'c')""")
-    assert len(dropped) == 2, dropped  # the key and net_revenue_amount >= 0
+    assert len(dropped) == 2, dropped  # the key and net_revenue_amount_eur >= 0
     for name, _ in dropped:
         query(once, f'alter table gold.agg_sales_daily drop constraint "{name}"')
     query(once, "alter table gold.fct_orders alter column order_date drop not null")

@@ -10,6 +10,12 @@ orders as (
 
 ),
 
+latest_order as (
+
+    select max(order_date) as order_date from orders
+
+),
+
 calendar_end as (
 
     select
@@ -18,11 +24,11 @@ calendar_end as (
         {% else %}
             (
                 date_trunc('year', coalesce(
-                    max(order_date), '{{ var("company_founded_date") }}'::date
+                    latest_order.order_date, '{{ var("company_founded_date") }}'::date
                 )) + interval '2 years - 1 day'
             )::date
         {% endif %} as end_date
-    from orders
+    from latest_order
 
 ),
 
@@ -32,7 +38,7 @@ days as (
     from calendar_end
     cross join generate_series(
         '{{ var("company_founded_date") }}'::date,
-        calendar_end.end_date,
+        end_date,
         interval '1 day'
     ) as generated_day
 

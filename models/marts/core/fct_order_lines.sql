@@ -74,8 +74,8 @@ exchange_rate_windows as (
 
 {% if is_incremental() %}
     -- Lines to rebuild: new or changed lines, lines of new or changed orders, lines
-    -- accepted late because their product arrived after them, and lines keyed to a
-    -- missing member ('-1') whose customer, product or store has since arrived.
+    -- accepted late because their product arrived after them, and lines keyed to an
+    -- unknown member ('-1') whose customer, product or store has since arrived.
     changed_ids as (
 
         select order_lines.order_line_id
@@ -106,9 +106,9 @@ exchange_rate_windows as (
         select previous_run.order_line_id
         from {{ this }} as previous_run
         where
-            {{ missing_member_arrived('dim_customers', 'customer', 'customer_id') }}
-            or {{ missing_member_arrived('dim_products', 'product', 'product_id') }}
-            or {{ missing_member_arrived('dim_stores', 'store', 'store_id') }}
+            {{ unknown_member_arrived('dim_customers', 'customer', 'customer_id') }}
+            or {{ unknown_member_arrived('dim_products', 'product', 'product_id') }}
+            or {{ unknown_member_arrived('dim_stores', 'store', 'store_id') }}
 
     ),
 

@@ -46,7 +46,7 @@ dim_stores as not materialized (
 
 {% if is_incremental() %}
     -- Orders to rebuild: new or changed orders, orders with new, changed or late lines, and
-    -- orders keyed to a missing member ('-1') whose customer or store has since arrived.
+    -- orders keyed to an unknown member ('-1') whose customer or store has since arrived.
     changed_orders as (
 
         select order_id from orders
@@ -60,8 +60,8 @@ dim_stores as not materialized (
         union
         select previous_run.order_id from {{ this }} as previous_run
         where
-            {{ missing_member_arrived('dim_customers', 'customer', 'customer_id') }}
-            or {{ missing_member_arrived('dim_stores', 'store', 'store_id') }}
+            {{ unknown_member_arrived('dim_customers', 'customer', 'customer_id') }}
+            or {{ unknown_member_arrived('dim_stores', 'store', 'store_id') }}
 
     ),
 

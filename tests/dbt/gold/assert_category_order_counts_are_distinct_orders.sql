@@ -31,7 +31,7 @@ from_lines as (
     from order_lines
     inner join dim_products
         on order_lines.product_key = dim_products.product_key
-    group by 1, 2, 3
+    group by order_lines.order_date, order_lines.store_id, dim_products.category
 
 ),
 
@@ -50,16 +50,27 @@ category_problems as (
 
 ),
 
+line_orders as (
+
+    select count(distinct order_id) as order_count from order_lines
+
+),
+
+fact_orders as (
+
+    select count(*) as order_count from {{ ref('fct_orders') }}
+    where not is_cancelled
+
+),
+
 order_problems as (
 
     select
         null::date as order_date,
         'fct_orders does not count each order with a line once' as problem
-    from (select count(distinct order_id) as orders from order_lines) as lines
-    cross join (
-        select count(*) as orders from {{ ref('fct_orders') }} where not is_cancelled
-    ) as facts
-    where lines.orders != facts.orders
+    from line_orders
+    cross join fact_orders
+    where line_orders.order_count != fact_orders.order_count
 
 )
 

@@ -19,7 +19,7 @@ bounds as (
     select
         min(calendar_date) as first_day,
         max(calendar_date) as last_day,
-        count(*) as days
+        count(*) as day_count
     from calendar
 
 ),
@@ -28,7 +28,7 @@ problems as (
 
     select 'gap or duplicate day' as problem
     from bounds
-    where days != last_day - first_day + 1
+    where day_count != last_day - first_day + 1
 
     union all
 
