@@ -172,7 +172,7 @@ def _slowest_nodes(settings: Settings, count: int = 10) -> list[tuple[str, float
     return [(unique_id.split(".")[2], seconds, seconds / total) for unique_id, seconds in slowest]
 
 
-def _replayed_statements(settings: Settings) -> tuple[list[str], list[tuple[str, str]]]:
+def _replayed_statements(settings: Settings) -> tuple[list[sql.Composable], list[tuple[str, str]]]:
     """The statements the last build executed, in the order its nodes finished: each model's
     DDL as dbt wrote it under target/run/ (creating the final relation, not dbt's temporary
     one), each test's query counted as dbt counts it, each hook's SQL. Also the models'
@@ -188,12 +188,13 @@ def _replayed_statements(settings: Settings) -> tuple[list[str], list[tuple[str,
             continue
         if kind == "model":
             ddl = (target / "run" / node["package_name"] / node["original_file_path"]).read_text()
-            statements.append(ddl.replace('__dbt_tmp"', '"'))
+            statements.append(sql.SQL(ddl.replace('__dbt_tmp"', '"')))
             models.append((node["schema"], node["alias"]))
         elif kind == "test":
-            statements.append(f"select count(*) from ({result['compiled_code']}) as replayed_test")
+            statements.append(sql.SQL("select count(*) from ({}) as replayed_test")
+                              .format(sql.SQL(result["compiled_code"])))
         elif kind == "operation" and result.get("compiled_code"):
-            statements.append(result["compiled_code"])
+            statements.append(sql.SQL(result["compiled_code"]))
     return statements, models
 
 
@@ -220,7 +221,12 @@ def _replay_without_dbt(settings: Settings, work: Path) -> dict:
                     cur.execute(sql.SQL("drop {} if exists {} cascade")
                                 .format(kind, sql.Identifier(schema, name)))
         script = work / "replay.sql"
-        script.write_text("".join(f"begin;\n{statement};\ncommit;\n" for statement in statements))
+        conn = embedded.connect(settings)
+        try:
+            script.write_text("".join("begin;\n" + statement.as_string(conn) + ";\ncommit;\n"
+                                      for statement in statements))
+        finally:
+            conn.close()
         seconds = _timed_tool([str(embedded.bin_path("psql")), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                                "-o", os.devnull, "-f", str(script)],
                               {**os.environ, **settings.libpq_env(),
