@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import pwd
 import shutil
 import subprocess
@@ -150,3 +151,18 @@ def test_gold_is_the_same_on_a_utf8_postgres_15(c_locale_build, utf8_server):
     assert tables and tables == gold_tables(utf8)
     differing = [t for t in tables if checksum(utf8, t) != checksum(embedded_db, t)]
     assert differing == [], f"gold tables that differ between the two servers: {differing}"
+
+
+def test_every_case_fold_names_its_collation():
+    """A bare lower()/upper()/initcap()/ilike in a model or macro would follow the server's
+    locale again: every fold goes through macros/cleaning/text_folding.sql."""
+    from conftest import PROJECT_DIR
+
+    fold = re.compile(r"\b(lower|upper|initcap)\s*\(|\bilike\b|~\*", re.IGNORECASE)
+    folders = ("models", "macros", "snapshots", "analyses", "tests/dbt")
+    bare = [f"{path.relative_to(PROJECT_DIR)}:{number}"
+            for folder in folders for path in sorted((PROJECT_DIR / folder).rglob("*.sql"))
+            if path.name != "text_folding.sql"
+            for number, line in enumerate(path.read_text().splitlines(), 1)
+            if fold.search(line.split("--")[0])]
+    assert bare == []
