@@ -234,7 +234,8 @@ COLUMNS = {
                 "currency": TEXT + accepted("currency_code"), "updated_at": STAMP},
     "order": {"order_id": KEY + TEXT, "customer_id": TEXT, "store_id": TEXT, "order_ts": STAMP,
               "status": TEXT + accepted("order_status"),
-              "currency": TEXT + accepted("currency_code"), "updated_at": STAMP},
+              "currency": TEXT + accepted("currency_code"), "updated_at": STAMP,
+              "promo_code": TEXT},
     "order_line": {"order_line_id": KEY + TEXT, "order_id": NUMBER + TEXT,
                    "line_number": NUMBER, "product_id": TEXT, "quantity": NUMBER,
                    "unit_price": NUMBER, "discount_amount": NUMBER, "updated_at": STAMP},
@@ -253,7 +254,8 @@ HEADERS = {
     "store": ["store_id", "store_name", "channel", "city", "country", "opened_date"],
     "product": ["product_id", "sku", "product_name", "category", "subcategory", "brand",
                 "unit_price", "currency", "updated_at"],
-    "order": ["order_id", "customer_id", "store_id", "order_ts", "status", "currency", "updated_at"],
+    "order": ["order_id", "customer_id", "store_id", "order_ts", "status", "currency", "updated_at",
+              "promo_code"],
     "order_line": ["order_line_id", "order_id", "line_number", "product_id", "quantity",
                    "unit_price", "discount_amount", "updated_at"],
 }
@@ -280,7 +282,7 @@ def valid_row(entity, number, day, live):
     if entity == "order":
         return {"order_id": str(990300000 + number), "customer_id": live["customer"],
                 "store_id": live["store"], "order_ts": at, "status": "shipped", "currency": "EUR",
-                "updated_at": at}
+                "updated_at": at, "promo_code": ""}
     return {"order_line_id": str(990300000 + number), "order_id": live["order"], "line_number": "1",
             "product_id": live["product"], "quantity": "1", "unit_price": "5.00",
             "discount_amount": "0.00", "updated_at": at}
