@@ -45,6 +45,7 @@ CASES = [
     ("product", "product_key_reserved", {"product_id": "-1"}, "reserved_key"),
     ("product", "product_name_missing", {"product_name": ""}, "missing_required_field"),
     ("product", "product_category_missing", {"category": ""}, "missing_required_field"),
+    ("product", "product_category_too_long", {"category": LONG_TEXT}, "value_too_long"),
     ("product", "product_price_missing", {"unit_price": ""}, "missing_required_field"),
     ("product", "product_price_below_a_cent", {"unit_price": "0.004"}, "invalid_price"),
     ("product", "product_update_unparseable", {"updated_at": "0000-01-01 00:00:00"},
@@ -163,18 +164,21 @@ COVERS = {
     "fct_order_lines.net_amount: check net_amount >= 0": ["line_discount_above_gross"],
     "agg_sales_daily.order_date: not_null": BUILT,
     "agg_sales_daily.net_revenue_amount: check net_revenue_amount >= 0": BUILT,
-    "agg_sales_daily.order_date,store_id,product_category: primary_key": BUILT,
+    "agg_sales_daily.order_date,store_id,product_category: primary_key":
+        ["product_category_too_long", "store_key_too_long"],
     "agg_sales_monthly.sales_month: not_null": BUILT,
-    "agg_sales_monthly.sales_month,store_id,product_category: primary_key": BUILT,
+    "agg_sales_monthly.sales_month,store_id,product_category: primary_key":
+        ["product_category_too_long", "store_key_too_long"],
     "agg_sales_product_monthly.sales_month: not_null": BUILT,
     "agg_sales_product_monthly.product_id: not_null": BUILT,
     "agg_sales_product_monthly.net_revenue_amount: check net_revenue_amount >= 0": BUILT,
-    "agg_sales_product_monthly.sales_month,product_id: primary_key": BUILT,
+    "agg_sales_product_monthly.sales_month,product_id: primary_key": ["product_key_too_long"],
     "agg_customer_activity_monthly.customer_id: not_null": BUILT,
     "agg_customer_activity_monthly.activity_month: not_null": BUILT,
     "agg_customer_activity_monthly.order_count: check order_count > 0": BUILT,
     "agg_customer_activity_monthly.first_order_month: not_null": BUILT,
-    "agg_customer_activity_monthly.customer_id,activity_month: primary_key": BUILT,
+    "agg_customer_activity_monthly.customer_id,activity_month: primary_key":
+        ["customer_key_too_long", "order_customer_too_long"],
     "agg_customer_activity_monthly.: check first_order_month <= activity_month": BUILT,
     "rpt_business_kpis_monthly.kpi_month: primary_key": BUILT,
     "rpt_cohort_retention.cohort_month: not_null": BUILT,
@@ -182,7 +186,8 @@ COVERS = {
     "rpt_cohort_retention.months_since_first_order: check months_since_first_order >= 0": BUILT,
     "rpt_cohort_retention.retention_rate: check retention_rate between 0 and 1": BUILT,
     "rpt_cohort_retention.cohort_month,months_since_first_order: primary_key": BUILT,
-    "rpt_customer_lifetime_value.customer_id: primary_key": BUILT,
+    "rpt_customer_lifetime_value.customer_id: primary_key":
+        ["customer_key_too_long", "order_customer_too_long"],
     "rpt_customer_lifetime_value.order_count: check order_count >= 1": BUILT,
     "rpt_customer_lifetime_value.customer_tenure_days: check customer_tenure_days >= 0": BUILT,
     "rpt_data_quality_batches.entity: not_null": BUILT,
@@ -310,14 +315,9 @@ def write_rows(landing, day, rows):
                 writer.writerows([row[c] for c in HEADERS[entity]] for row in entity_rows)
 
 
-@pytest.fixture(scope="module")
-def hostile_build(database, tmp_path_factory):
-    settings = database
-    landing = tmp_path_factory.mktemp("hostile") / "landing"
-    state, customer, store, product = built_sample(settings, landing)
-    order = query(settings, "select order_id::text from silver.stg_erp__orders order by 1 limit 1")[0][0]
-    live = {"customer": customer, "store": store, "product": product, "order": order}
-    day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+def hostile_rows(day, live):
+    """Landing rows per entity: one per rule case, one per hostile value, and an order
+    line for each hostile store, product and customer; and the cases by name."""
     rows = {entity: [] for entity in FILES}
     cases = {}
     for number, (entity, case, fields, reason) in enumerate(CASES):
@@ -337,6 +337,34 @@ def hostile_build(database, tmp_path_factory):
         for value in JSON_ODD:
             rows["customer"].append(with_value(valid_row("customer", number, day, live), field, value))
             number += 1
+    # Sold: every hostile store, product and customer gets an order line, so its values
+    # reach the facts, the aggregates and their keys (a category is part of a key there).
+    for entity, key in (("store", "store_id"), ("product", "product_id"), ("customer", "customer_id")):
+        for row in list(rows[entity]):
+            if not isinstance(row.get(key), str):
+                continue
+            order = valid_row("order", number, day, live)
+            line = valid_row("order_line", number, day, live)
+            number += 1
+            if entity == "product":
+                line["product_id"] = row[key]
+            else:
+                order[key] = row[key]
+                line["order_id"] = order["order_id"]
+                rows["order"].append(order)
+            rows["order_line"].append(line)
+    return rows, cases
+
+
+@pytest.fixture(scope="module")
+def hostile_build(database, tmp_path_factory):
+    settings = database
+    landing = tmp_path_factory.mktemp("hostile") / "landing"
+    state, customer, store, product = built_sample(settings, landing)
+    order = query(settings, "select order_id::text from silver.stg_erp__orders order by 1 limit 1")[0][0]
+    live = {"customer": customer, "store": store, "product": product, "order": order}
+    day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+    rows, cases = hostile_rows(day, live)
     write_rows(landing, day, rows)
     results = loader.load(settings, landing)
     fresh = {r.name: r for r in results if str(day) in r.name}

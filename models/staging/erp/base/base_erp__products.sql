@@ -38,7 +38,10 @@ checked as (
     select
         *,
         case
-            when octet_length(product_id) > {{ var('max_key_length') }} then 'value_too_long'
+            -- The category is part of the sales aggregates' primary keys.
+            when octet_length(product_id) > {{ var('max_key_length') }}
+                or octet_length(category) > {{ var('max_key_length') }}
+                then 'value_too_long'
             when product_id is null then 'missing_key'
             when product_id = '{{ var("missing_member_key") }}' then 'reserved_key'
             when product_name_raw is null or category is null
