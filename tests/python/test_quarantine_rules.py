@@ -435,3 +435,28 @@ def test_every_hostile_row_is_in_silver_or_quarantine(hostile_build):
         parsed = query(settings, f"select count(*) from silver.{model} where _batch_date = %s",
                        (day,))[0][0]
         assert parsed == len(hostile_build["rows"][entity]), entity
+
+
+@pytest.mark.parametrize("entity, field, name, model, key, column", [
+    ("order", "status", "order_status", "stg_erp__orders", "order_id", "order_status"),
+    ("order", "currency", "currency_code", "stg_erp__orders", "order_id", "currency_code"),
+    ("store", "channel", "sales_channel", "stg_erp__stores", "store_id", "sales_channel"),
+    ("customer", "segment", "customer_segment", "stg_crm__customers", "customer_id",
+     "customer_segment"),
+])
+def test_case_variants_of_accepted_values_are_accepted(hostile_build, entity, field, name, model,
+                                                        key, column):
+    """'SHIPPED', 'Shipped' and '  shipped  ' are 'shipped'; accented ones are quarantined."""
+    import yaml
+
+    values = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["accepted_values"]
+    expected = {}
+    for value in values[name]:
+        for variant in {value.upper(), value.title(), f"  {value.lower()}  "} - {value}:
+            expected.update({row[key]: value for row in hostile_build["rows"][entity]
+                             if row.get(field) == variant and row[key] not in expected})
+    assert expected
+    found = dict(query(hostile_build["settings"],
+                       f"select {key}::text, {column} from silver.{model} where {key}::text = any(%s)",
+                       (list(expected),)))
+    assert found == expected
