@@ -21,6 +21,7 @@ import random
 import string
 
 import pytest
+import yaml
 
 from conftest import PROJECT_DIR, built_sample, query
 from runner.core import build as builder
@@ -224,11 +225,12 @@ def variants(value: str) -> list[str]:
             value.replace("i", "ı").upper(), value.upper().replace("I", "İ")]
 
 
-def accepted(name: str) -> list[str]:
-    import yaml
+# The accepted value lists the base rules and the staging contracts read (var accepted_values).
+ACCEPTED = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["accepted_values"]
 
-    values = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["accepted_values"]
-    return [v for value in values[name] for v in variants(value)]
+
+def accepted(name: str) -> list[str]:
+    return [v for value in ACCEPTED[name] for v in variants(value)]
 
 
 COLUMNS = {
@@ -447,11 +449,8 @@ def test_every_hostile_row_is_in_silver_or_quarantine(hostile_build):
 def test_case_variants_of_accepted_values_are_accepted(hostile_build, entity, field, name, model,
                                                         key, column):
     """'SHIPPED', 'Shipped' and '  shipped  ' are 'shipped'; accented ones are quarantined."""
-    import yaml
-
-    values = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["accepted_values"]
     expected = {}
-    for value in values[name]:
+    for value in ACCEPTED[name]:
         for variant in {value.upper(), value.title(), f"  {value.lower()}  "} - {value}:
             expected.update({row[key]: value for row in hostile_build["rows"][entity]
                              if row.get(field) == variant and row[key] not in expected})
