@@ -9,7 +9,7 @@ test_every_enforced_constraint_has_a_rule_in_front.
 On top of those, a sweep writes one row per hostile value for every source column
 (boundary dates both ways, 8 kB+ random text, control characters, huge and tiny numbers,
 case and accent variants of every accepted value, JSON of the wrong type) and builds them
-all at once, twice: nothing a landing file holds may stop gold.
+all at once, twice and then from scratch: nothing a landing file holds may stop gold.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import random
 import string
 
 import pytest
+import yaml
 
 from conftest import PROJECT_DIR, built_sample, query
 from runner.core import build as builder
@@ -45,6 +46,7 @@ CASES = [
     ("product", "product_key_reserved", {"product_id": "-1"}, "reserved_key"),
     ("product", "product_name_missing", {"product_name": ""}, "missing_required_field"),
     ("product", "product_category_missing", {"category": ""}, "missing_required_field"),
+    ("product", "product_category_too_long", {"category": LONG_TEXT}, "value_too_long"),
     ("product", "product_price_missing", {"unit_price": ""}, "missing_required_field"),
     ("product", "product_price_below_a_cent", {"unit_price": "0.004"}, "invalid_price"),
     ("product", "product_update_unparseable", {"updated_at": "0000-01-01 00:00:00"},
@@ -163,18 +165,21 @@ COVERS = {
     "fct_order_lines.net_amount: check net_amount >= 0": ["line_discount_above_gross"],
     "agg_sales_daily.order_date: not_null": BUILT,
     "agg_sales_daily.net_revenue_amount: check net_revenue_amount >= 0": BUILT,
-    "agg_sales_daily.order_date,store_id,product_category: primary_key": BUILT,
+    "agg_sales_daily.order_date,store_id,product_category: primary_key":
+        ["product_category_too_long", "store_key_too_long"],
     "agg_sales_monthly.sales_month: not_null": BUILT,
-    "agg_sales_monthly.sales_month,store_id,product_category: primary_key": BUILT,
+    "agg_sales_monthly.sales_month,store_id,product_category: primary_key":
+        ["product_category_too_long", "store_key_too_long"],
     "agg_sales_product_monthly.sales_month: not_null": BUILT,
     "agg_sales_product_monthly.product_id: not_null": BUILT,
     "agg_sales_product_monthly.net_revenue_amount: check net_revenue_amount >= 0": BUILT,
-    "agg_sales_product_monthly.sales_month,product_id: primary_key": BUILT,
+    "agg_sales_product_monthly.sales_month,product_id: primary_key": ["product_key_too_long"],
     "agg_customer_activity_monthly.customer_id: not_null": BUILT,
     "agg_customer_activity_monthly.activity_month: not_null": BUILT,
     "agg_customer_activity_monthly.order_count: check order_count > 0": BUILT,
     "agg_customer_activity_monthly.first_order_month: not_null": BUILT,
-    "agg_customer_activity_monthly.customer_id,activity_month: primary_key": BUILT,
+    "agg_customer_activity_monthly.customer_id,activity_month: primary_key":
+        ["customer_key_too_long", "order_customer_too_long"],
     "agg_customer_activity_monthly.: check first_order_month <= activity_month": BUILT,
     "rpt_business_kpis_monthly.kpi_month: primary_key": BUILT,
     "rpt_cohort_retention.cohort_month: not_null": BUILT,
@@ -182,7 +187,8 @@ COVERS = {
     "rpt_cohort_retention.months_since_first_order: check months_since_first_order >= 0": BUILT,
     "rpt_cohort_retention.retention_rate: check retention_rate between 0 and 1": BUILT,
     "rpt_cohort_retention.cohort_month,months_since_first_order: primary_key": BUILT,
-    "rpt_customer_lifetime_value.customer_id: primary_key": BUILT,
+    "rpt_customer_lifetime_value.customer_id: primary_key":
+        ["customer_key_too_long", "order_customer_too_long"],
     "rpt_customer_lifetime_value.order_count: check order_count >= 1": BUILT,
     "rpt_customer_lifetime_value.customer_tenure_days: check customer_tenure_days >= 0": BUILT,
     "rpt_data_quality_batches.entity: not_null": BUILT,
@@ -219,11 +225,12 @@ def variants(value: str) -> list[str]:
             value.replace("i", "ı").upper(), value.upper().replace("I", "İ")]
 
 
-def accepted(name: str) -> list[str]:
-    import yaml
+# The accepted value lists the base rules and the staging contracts read (var accepted_values).
+ACCEPTED = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["accepted_values"]
 
-    values = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["accepted_values"]
-    return [v for value in values[name] for v in variants(value)]
+
+def accepted(name: str) -> list[str]:
+    return [v for value in ACCEPTED[name] for v in variants(value)]
 
 
 COLUMNS = {
@@ -234,7 +241,8 @@ COLUMNS = {
                 "currency": TEXT + accepted("currency_code"), "updated_at": STAMP},
     "order": {"order_id": KEY + TEXT, "customer_id": TEXT, "store_id": TEXT, "order_ts": STAMP,
               "status": TEXT + accepted("order_status"),
-              "currency": TEXT + accepted("currency_code"), "updated_at": STAMP},
+              "currency": TEXT + accepted("currency_code"), "updated_at": STAMP,
+              "promo_code": TEXT},
     "order_line": {"order_line_id": KEY + TEXT, "order_id": NUMBER + TEXT,
                    "line_number": NUMBER, "product_id": TEXT, "quantity": NUMBER,
                    "unit_price": NUMBER, "discount_amount": NUMBER, "updated_at": STAMP},
@@ -253,7 +261,8 @@ HEADERS = {
     "store": ["store_id", "store_name", "channel", "city", "country", "opened_date"],
     "product": ["product_id", "sku", "product_name", "category", "subcategory", "brand",
                 "unit_price", "currency", "updated_at"],
-    "order": ["order_id", "customer_id", "store_id", "order_ts", "status", "currency", "updated_at"],
+    "order": ["order_id", "customer_id", "store_id", "order_ts", "status", "currency", "updated_at",
+              "promo_code"],
     "order_line": ["order_line_id", "order_id", "line_number", "product_id", "quantity",
                    "unit_price", "discount_amount", "updated_at"],
 }
@@ -280,7 +289,7 @@ def valid_row(entity, number, day, live):
     if entity == "order":
         return {"order_id": str(990300000 + number), "customer_id": live["customer"],
                 "store_id": live["store"], "order_ts": at, "status": "shipped", "currency": "EUR",
-                "updated_at": at}
+                "updated_at": at, "promo_code": ""}
     return {"order_line_id": str(990300000 + number), "order_id": live["order"], "line_number": "1",
             "product_id": live["product"], "quantity": "1", "unit_price": "5.00",
             "discount_amount": "0.00", "updated_at": at}
@@ -308,14 +317,9 @@ def write_rows(landing, day, rows):
                 writer.writerows([row[c] for c in HEADERS[entity]] for row in entity_rows)
 
 
-@pytest.fixture(scope="module")
-def hostile_build(database, tmp_path_factory):
-    settings = database
-    landing = tmp_path_factory.mktemp("hostile") / "landing"
-    state, customer, store, product = built_sample(settings, landing)
-    order = query(settings, "select order_id::text from silver.stg_erp__orders order by 1 limit 1")[0][0]
-    live = {"customer": customer, "store": store, "product": product, "order": order}
-    day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+def hostile_rows(day, live):
+    """Landing rows per entity: one per rule case, one per hostile value, and an order
+    line for each hostile store, product and customer; and the cases by name."""
     rows = {entity: [] for entity in FILES}
     cases = {}
     for number, (entity, case, fields, reason) in enumerate(CASES):
@@ -335,12 +339,42 @@ def hostile_build(database, tmp_path_factory):
         for value in JSON_ODD:
             rows["customer"].append(with_value(valid_row("customer", number, day, live), field, value))
             number += 1
+    # Sold: every hostile store, product and customer gets an order line, so its values
+    # reach the facts, the aggregates and their keys (a category is part of a key there).
+    for entity, key in (("store", "store_id"), ("product", "product_id"), ("customer", "customer_id")):
+        for row in list(rows[entity]):
+            if not isinstance(row.get(key), str):
+                continue
+            order = valid_row("order", number, day, live)
+            line = valid_row("order_line", number, day, live)
+            number += 1
+            if entity == "product":
+                line["product_id"] = row[key]
+            else:
+                order[key] = row[key]
+                line["order_id"] = order["order_id"]
+                rows["order"].append(order)
+            rows["order_line"].append(line)
+    return rows, cases
+
+
+@pytest.fixture(scope="module")
+def hostile_build(database, tmp_path_factory):
+    settings = database
+    landing = tmp_path_factory.mktemp("hostile") / "landing"
+    state, customer, store, product = built_sample(settings, landing)
+    order = query(settings, "select order_id::text from silver.stg_erp__orders order by 1 limit 1")[0][0]
+    live = {"customer": customer, "store": store, "product": product, "order": order}
+    day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+    rows, cases = hostile_rows(day, live)
     write_rows(landing, day, rows)
     results = loader.load(settings, landing)
     fresh = {r.name: r for r in results if str(day) in r.name}
     assert sorted(r.status for r in fresh.values()) == ["loaded"] * 5, [
         (r.name, r.status, r.error) for r in fresh.values()]
-    outcomes = [builder.run_build(settings, [], freshness=False).build_returncode for _ in range(2)]
+    # Incremental, again (nothing left stuck), and from scratch.
+    outcomes = [builder.run_build(settings, args, freshness=False).build_returncode
+                for args in ([], [], ["--full-refresh"])]
     return {"settings": settings, "day": day, "cases": cases, "rows": rows,
             "outcomes": outcomes}
 
@@ -373,7 +407,7 @@ def test_every_enforced_constraint_has_a_rule_in_front(hostile_build):
 
 
 def test_hostile_values_never_stop_the_build(hostile_build):
-    assert hostile_build["outcomes"] == [0, 0]
+    assert hostile_build["outcomes"] == [0, 0, 0]
 
 
 @pytest.mark.parametrize("case", [case for _, case, _, _ in CASES])
@@ -403,3 +437,25 @@ def test_every_hostile_row_is_in_silver_or_quarantine(hostile_build):
         parsed = query(settings, f"select count(*) from silver.{model} where _batch_date = %s",
                        (day,))[0][0]
         assert parsed == len(hostile_build["rows"][entity]), entity
+
+
+@pytest.mark.parametrize("entity, field, name, model, key, column", [
+    ("order", "status", "order_status", "stg_erp__orders", "order_id", "order_status"),
+    ("order", "currency", "currency_code", "stg_erp__orders", "order_id", "currency_code"),
+    ("store", "channel", "sales_channel", "stg_erp__stores", "store_id", "sales_channel"),
+    ("customer", "segment", "customer_segment", "stg_crm__customers", "customer_id",
+     "customer_segment"),
+])
+def test_case_variants_of_accepted_values_are_accepted(hostile_build, entity, field, name, model,
+                                                        key, column):
+    """'SHIPPED', 'Shipped' and '  shipped  ' are 'shipped'; accented ones are quarantined."""
+    expected = {}
+    for value in ACCEPTED[name]:
+        for variant in {value.upper(), value.title(), f"  {value.lower()}  "} - {value}:
+            expected.update({row[key]: value for row in hostile_build["rows"][entity]
+                             if row.get(field) == variant and row[key] not in expected})
+    assert expected
+    found = dict(query(hostile_build["settings"],
+                       f"select {key}::text, {column} from silver.{model} where {key}::text = any(%s)",
+                       (list(expected),)))
+    assert found == expected

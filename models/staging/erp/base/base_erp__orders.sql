@@ -41,7 +41,8 @@ checked as (
                 or octet_length(store_id) > {{ var('max_key_length') }}
                 then 'value_too_long'
             when customer_id is null or store_id is null then 'missing_required_field'
-            when order_status not in {{ accepted_values_list('order_status') }} then 'unknown_status'
+            when order_status not in {{ accepted_values_list('order_status') }}
+                then 'unknown_status'
             when currency_code not in {{ accepted_values_list('currency_code') }}
                 then 'unknown_currency'
             when ordered_at is null or updated_at is null then 'unparseable_date'

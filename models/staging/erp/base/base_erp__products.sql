@@ -38,14 +38,19 @@ checked as (
     select
         *,
         case
-            when octet_length(product_id) > {{ var('max_key_length') }} then 'value_too_long'
+            -- The category is part of the sales aggregates' primary keys.
+            when octet_length(product_id) > {{ var('max_key_length') }}
+                or octet_length(category) > {{ var('max_key_length') }}
+                then 'value_too_long'
             when product_id is null then 'missing_key'
             when product_id = '{{ var("missing_member_key") }}' then 'reserved_key'
             when product_name_raw is null or category is null
                 or nullif(btrim(unit_price_raw), '') is null
                 then 'missing_required_field'
-            -- A price below a cent rounds to 0.00, which no product may cost.
-            when unit_price is null or unit_price_amount < 0.01 then 'invalid_price'
+            -- Checked after rounding to the cent: 0.004 would be stored as 0.00.
+            when unit_price is null
+                or unit_price_amount < {{ var('min_unit_price_amount') }}
+                then 'invalid_price'
             when unit_price > {{ var('max_unit_price_amount') }} then 'value_out_of_range'
             when updated_at is null then 'unparseable_date'
         end as rejection_reason
