@@ -27,7 +27,7 @@ from psycopg2 import sql
 
 from runner.core import backup as backups
 from runner.core import build as builder
-from runner.core import embedded, locking, observe
+from runner.core import embedded, locking, names, observe
 from runner.core import load as loader
 from runner.errors import WarehouseError
 from runner.settings import Settings
@@ -168,7 +168,7 @@ def _load(settings: Settings, options: DailyOptions, result: StepResult) -> None
     result.detail = f"{len(loaded)} file(s) loaded, {len(failed)} failed"
     if failed:
         result.status = "failed"
-        result.error = "; ".join(f"{f.name}: {f.error}" for f in failed[:5])
+        result.error = "; ".join(f"{names.shown(f.name)}: {f.error}" for f in failed[:5])
 
 
 def _test_results(settings: Settings) -> tuple[list[dict], list[dict]]:

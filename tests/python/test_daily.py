@@ -149,6 +149,27 @@ def test_a_failing_step_alerts_and_shows_in_the_metrics(night, run_cli, webhook,
     assert last_success < found[("warehouse_daily_last_run_timestamp_seconds", ())] + 1
 
 
+def test_a_file_name_with_control_characters_reaches_no_record_raw(night, run_cli, webhook,
+                                                                    tmp_path):
+    """A landing file's name is outside input: the night's error, in job_runs and in the
+    alert, shows it escaped, so it cannot end a line or move a terminal's cursor."""
+    settings, folder = night
+    url, received = webhook
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    hostile = "erp__stores__2025-01-01.csv\x1b[2J\nfake: ok"
+    (landing / hostile).write_text("store_id\nS1\n")
+    received.clear()
+    result = run_cli("daily", "--landing", str(landing), "--skip-backup", "--no-report",
+                     "--notify", url, "--metrics-file", str(tmp_path / "m.prom"))
+    assert result.exit_code == 1
+    error = query(settings, "select error from audit.job_runs where step = 'load' "
+                            "order by started_at desc limit 1")[0][0]
+    assert "\\x1b[2J\\nfake: ok" in error, error
+    assert "\x1b" not in error and "\n" not in error
+    assert received and all("\x1b" not in e and "\n" not in e for e in received[-1]["errors"])
+
+
 def test_a_webhook_that_is_down_never_fails_the_job_on_its_own(night, run_cli):
     settings, folder = night
     result = daily(run_cli, folder, "--notify", "http://127.0.0.1:9/down", "--notify-on-warn",
