@@ -31,7 +31,7 @@ PROFILE_TEMPLATE = """\
 warehouse:
   target: "{{{{ env_var('WAREHOUSE_TARGET', 'prod') }}}}"
   outputs:
-    prod:
+    prod: &prod
       type: postgres
       host: "{{{{ env_var('WAREHOUSE_HOST', '{host}') }}}}"
       port: "{{{{ env_var('WAREHOUSE_PORT', '{port}') | as_number }}}}"
@@ -42,25 +42,11 @@ warehouse:
       threads: "{{{{ env_var('WAREHOUSE_THREADS', '4') | as_number }}}}"
       connect_timeout: 10
     dev:
-      type: postgres
-      host: "{{{{ env_var('WAREHOUSE_HOST', '{host}') }}}}"
-      port: "{{{{ env_var('WAREHOUSE_PORT', '{port}') | as_number }}}}"
-      user: "{{{{ env_var('WAREHOUSE_USER', '{user}') }}}}"
-      password: "{{{{ env_var('WAREHOUSE_PASSWORD', '{password}') }}}}"
-      dbname: "{{{{ env_var('WAREHOUSE_DB', '{dbname}') }}}}"
+      <<: *prod
       schema: "{{{{ env_var('WAREHOUSE_SCHEMA', 'dev') }}}}"
-      threads: "{{{{ env_var('WAREHOUSE_THREADS', '4') | as_number }}}}"
-      connect_timeout: 10
     ci:
-      type: postgres
-      host: "{{{{ env_var('WAREHOUSE_HOST', '{host}') }}}}"
-      port: "{{{{ env_var('WAREHOUSE_PORT', '{port}') | as_number }}}}"
-      user: "{{{{ env_var('WAREHOUSE_USER', '{user}') }}}}"
-      password: "{{{{ env_var('WAREHOUSE_PASSWORD', '{password}') }}}}"
-      dbname: "{{{{ env_var('WAREHOUSE_DB', '{dbname}') }}}}"
+      <<: *prod
       schema: "{{{{ env_var('WAREHOUSE_SCHEMA', 'ci') }}}}"
-      threads: "{{{{ env_var('WAREHOUSE_THREADS', '4') | as_number }}}}"
-      connect_timeout: 10
 """
 
 EXAMPLE_HEADER = (
