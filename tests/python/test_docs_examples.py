@@ -70,7 +70,8 @@ def examples() -> list[tuple[str, str, str, str]]:
             if lang == "sql":
                 found.append((where, "sql", block, block))
             elif lang in SHELL:
-                for line in block.splitlines():
+                # A line ending in a backslash continues on the next, as in a shell.
+                for line in re.sub(r"\\\n\s*", " ", block).splitlines():
                     if _code(line):
                         found.append((where, "shell", _code(line), block))
         if path.name == "README.md":

@@ -323,6 +323,8 @@ def test_analyst_reads_gold_and_nothing_else(built, monkeypatch):
                             user=made["analyst"].name, password="analyst-test-pw")
     conn.autocommit = True
     with conn.cursor() as cur:
+        # Privileges, not the read-only default (a session may switch it off), stop writes.
+        cur.execute("set default_transaction_read_only = off")
         cur.execute("select count(*) from gold.fct_order_lines")
         assert cur.fetchone()[0] > 0
         cur.execute("select count(distinct email_hash) from gold.dim_customers")
