@@ -138,19 +138,20 @@ def tiny_tablespace(database):
     owner = database.pgdata.stat()  # the server's own OS user must own a tablespace
     os.chown(mount, owner.st_uid, owner.st_gid)
     conn = psycopg2.connect(**database.connect_kwargs())
-    conn.autocommit = True
     try:
-        loader.install_bronze(conn)
+        loader.install_bronze(conn)  # in a transaction: it takes the DDL lock table
+        conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("create tablespace landing_tiny location %s", (str(mount),))
             cur.execute("alter table bronze.erp_products set tablespace landing_tiny")
         yield
-    finally:
         with conn.cursor() as cur:
             cur.execute("alter table bronze.erp_products set tablespace pg_default")
+    finally:
+        with conn.cursor() as cur:
             cur.execute("drop tablespace if exists landing_tiny")
         conn.close()
-        subprocess.run(["umount", str(mount)], check=True)
+        subprocess.run(["umount", str(mount)], check=True)  # also when the set-up failed
         mount.rmdir()
 
 
