@@ -148,6 +148,8 @@ def tiny_tablespace(database):
         with conn.cursor() as cur:
             cur.execute("alter table bronze.erp_products set tablespace pg_default")
     finally:
+        conn.rollback()
+        conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("drop tablespace if exists landing_tiny")
         conn.close()
