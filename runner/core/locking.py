@@ -45,9 +45,12 @@ def ensure_lock_tables(cur) -> None:
             psycopg2.errors.DuplicateSchema, psycopg2.errors.DuplicateTable):
         cur.execute("rollback to savepoint lock_tables")
     except psycopg2.errors.InsufficientPrivilege:
+        info = cur.connection.info
         raise WarehouseError(
-            f"the runner's lock tables ({SCHEMA}) are missing and {cur.connection.info.user} "
-            "may not create them. Run `runner db roles` (as the superuser) to set them up."
+            f"the runner's lock tables ({SCHEMA}) are missing and the database refused the "
+            f"login {info.user} the right to create them. Grant it (`grant create on database "
+            f"{info.dbname} to {info.user}`, as docs/scaling-out.md shows for the etl login), "
+            "or run `runner db roles` as the superuser, which sets them up."
         ) from None
     cur.execute("release savepoint lock_tables")
 
