@@ -26,6 +26,7 @@ import pytest
 from conftest import PROJECT_DIR
 from runner.cli import cli
 from runner.core import backup as backups
+from runner.core import dbt
 
 DOCS = [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md"))]
 SHELL = ("bash", "sh", "shell", "console")
@@ -50,7 +51,12 @@ SKIPS = [
     (r"^runner load --landing /tmp/landing",
      "a second sample under the loaded files' names: the loader refuses it by design"),
     (r"--dest /srv/backups", "reads the backups of a production folder"),
+    (r"--state prod-artifacts", "reads production's manifest downloaded by a CI job "
+     "(deploy/ci): test_ci.py runs `runner ci` against a kept one"),
 ]
+# Whole blocks that connect as the analyst need its login, which `runner db roles` (skipped
+# above) makes: test_db.py and test_roles.py connect as it.
+ANALYST_BLOCK = re.compile(r"--as analyst")
 # Run last, in the order written: they take months out of bronze.
 LAST = re.compile(r"^runner partitions (retain|restore)\b")
 
@@ -87,6 +93,8 @@ def examples() -> list[tuple[str, str, str, str]]:
 def skip_reason(where: str, example: str, block: str) -> str | None:
     if where.startswith("scaling-out.md"):
         return "needs a Citus cluster"
+    if ANALYST_BLOCK.search(block):
+        return "connects as the analyst login, which `runner db roles` makes: test_db.py"
     for pattern, reason in SKIPS:
         # The external-server pattern holds for its whole block (an `export` before it).
         if re.search(pattern, block if pattern is SKIPS[0][0] else example, re.M):
@@ -135,7 +143,10 @@ def built(database, tmp_path_factory):
     """One small warehouse, built the documented way, and the environment the examples
     run in (scratch folders for landing, backups and metrics)."""
     scratch = tmp_path_factory.mktemp("examples")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    # dbt's environment as the runner sets it (where profiles.yml is), as `make demo`
+    # leaves a checkout for `mf` and plain `dbt`.
+    env = {**dbt.dbt_environment(database),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "WAREHOUSE_DB": database.dbname, "WAREHOUSE_LANDING": str(scratch / "landing"),
            "WAREHOUSE_BACKUP_DIR": str(scratch / "backups"),
            "WAREHOUSE_METRICS_FILE": str(scratch / "metrics" / "warehouse.prom"),

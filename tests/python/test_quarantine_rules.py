@@ -67,6 +67,8 @@ CASES = [
     ("order", "order_status_unknown", {"status": "lost"}, "unknown_status"),
     ("order", "order_currency_unknown", {"currency": "XXX"}, "unknown_currency"),
     ("order", "order_year_zero", {"order_ts": "0000-01-01 00:00:00"}, "unparseable_date"),
+    # Before var company_founded_date, and so before the first exchange rate (EUR amounts).
+    ("order", "order_before_the_rates", {"order_ts": "2014-12-31 23:00:00"}, "date_out_of_range"),
     ("order_line", "line_key_missing", {"order_line_id": "x"}, "missing_key"),
     ("order_line", "line_order_missing", {"order_id": ""}, "missing_required_field"),
     ("order_line", "line_product_missing", {"product_id": ""}, "missing_required_field"),
@@ -81,6 +83,8 @@ CASES = [
 BUILT = "computed from accepted silver rows and generated keys; no source value reaches it"
 MEMBER = "keyed to the dimension's missing member when the version is not found"
 SNAPSHOT = "the snapshot's validity start: updated_at (not null in silver) or the batch end"
+UNKNOWN = "a literal: true on the unknown member's row, false on every version"
+RATES = ["order_currency_unknown", "order_before_the_rates"]
 
 # Every enforced constraint of every contracted model -> the cases breaking it, or why no
 # single source value can.
@@ -133,7 +137,7 @@ COVERS = {
     "int_quality__stores_by_batch.batch_date: primary_key": "grouped by batch",
     "dim_stores.store_key: primary_key": ["store_key_reserved"],
     "dim_stores.store_id: not_null": ["store_key_missing"],
-    "dim_stores.sales_channel: check sales_channel in ('store', 'online', 'unknown')":
+    "dim_stores.sales_channel: check sales_channel in ('store', 'online', 'Unknown')":
         ["store_channel_popup"],
     "dim_stores.valid_from: not_null": SNAPSHOT,
     "dim_products.product_key: primary_key": ["product_key_reserved"],
@@ -144,6 +148,9 @@ COVERS = {
     "dim_customers.customer_key: primary_key": ["customer_key_reserved"],
     "dim_customers.customer_id: not_null": ["customer_key_missing"],
     "dim_customers.valid_from: not_null": ["customer_update_unparseable"],
+    "dim_customers.is_unknown_member: not_null": UNKNOWN,
+    "dim_products.is_unknown_member: not_null": UNKNOWN,
+    "dim_stores.is_unknown_member: not_null": UNKNOWN,
     "dim_date.date_key: primary_key": "a generated calendar",
     "dim_date.calendar_date: not_null": "a generated calendar",
     "dim_date.fiscal_quarter: check fiscal_quarter between 1 and 4": "a generated calendar",
@@ -163,8 +170,16 @@ COVERS = {
     "fct_order_lines.quantity: check quantity > 0": ["line_quantity_zero"],
     "fct_order_lines.discount_amount: check discount_amount >= 0": ["line_discount_negative"],
     "fct_order_lines.net_amount: check net_amount >= 0": ["line_discount_above_gross"],
+    # An order's currency is one the rates seed has (unknown_currency) and its date is not
+    # before the first rate (date_out_of_range), so every line converts.
+    "fct_order_lines.gross_amount_eur: not_null": RATES,
+    "fct_order_lines.discount_amount_eur: not_null": RATES,
+    "fct_order_lines.net_amount_eur: not_null": RATES,
+    "fct_orders.gross_amount_eur: not_null": RATES,
+    "fct_orders.discount_amount_eur: not_null": RATES,
+    "fct_orders.net_amount_eur: not_null": RATES,
     "agg_sales_daily.order_date: not_null": BUILT,
-    "agg_sales_daily.net_revenue_amount: check net_revenue_amount >= 0": BUILT,
+    "agg_sales_daily.net_revenue_amount_eur: check net_revenue_amount_eur >= 0": BUILT,
     "agg_sales_daily.order_date,store_id,product_category: primary_key":
         ["product_category_too_long", "store_key_too_long"],
     "agg_sales_monthly.sales_month: not_null": BUILT,
@@ -172,7 +187,7 @@ COVERS = {
         ["product_category_too_long", "store_key_too_long"],
     "agg_sales_product_monthly.sales_month: not_null": BUILT,
     "agg_sales_product_monthly.product_id: not_null": BUILT,
-    "agg_sales_product_monthly.net_revenue_amount: check net_revenue_amount >= 0": BUILT,
+    "agg_sales_product_monthly.net_revenue_amount_eur: check net_revenue_amount_eur >= 0": BUILT,
     "agg_sales_product_monthly.sales_month,product_id: primary_key": ["product_key_too_long"],
     "agg_customer_activity_monthly.customer_id: not_null": BUILT,
     "agg_customer_activity_monthly.activity_month: not_null": BUILT,
