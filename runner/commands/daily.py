@@ -107,6 +107,9 @@ def _close(settings, run_id: str, options, notify, notify_on_warn, metrics_file)
     """The end of every run, whole or step by step: record it, write the metrics (first, so
     a slow webhook cannot keep them from being written), alert, then exit 1 on failure."""
     job = nightly.finish(settings, run_id)
+    for step in job.failed:
+        if step.step == nightly.RUN_ROW:  # the steps' own failures were said as they ran
+            click.echo(f"daily: the run failed -- {step.error}", err=True)
     unwritten = None
     try:
         path = health.write(settings, metrics_file or health.default_path(settings),

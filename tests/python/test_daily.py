@@ -201,11 +201,17 @@ def test_a_run_that_never_finished_is_not_a_success(night, run_cli, tmp_path):
     assert found[("warehouse_daily_finished", ())] == 0
     assert found[("warehouse_daily_step_ok", (("step", "load"),))] == 1
     assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == last_success
-    # Its finish step closes it from what the database holds, as Airflow's last task does.
+    # Its finish step closes it from what the database holds, as Airflow's last task does
+    # (all_done: it runs after a killed task too): the steps that never ended make it a
+    # failed run, not a success (old code: exit 0 and warehouse_daily_success 1).
     result = run_cli("daily", "--step", "finish", "--run-id", "killed-night",
                      "--metrics-file", str(prom))
-    assert result.exit_code == 0, result.output
-    assert metrics(prom)[("warehouse_daily_finished", ())] == 1
+    assert result.exit_code == 1, result.output
+    assert "build, backup, prune never recorded an end" in result.output + result.stderr
+    found = metrics(prom)
+    assert found[("warehouse_daily_finished", ())] == 1
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == last_success
 
 
 def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp_path):
