@@ -68,6 +68,7 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
     """
     if (step is None) != (run_id is None):
         raise click.UsageError("--step and --run-id go together (or leave out both).")
+    alerts.check(notify)
     settings = role_setup.as_transformer(ensure_server())
     metrics_file = output_file(metrics_file or health.default_path(settings), "--metrics-file")
     warn_demo_salt()

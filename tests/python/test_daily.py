@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import query
 from runner.core import alerts
+from runner.core import daily as nightly
 from runner.core import generate as gen
 
 
@@ -432,3 +433,26 @@ def test_an_airflow_night_with_a_bad_file_is_recorded_builds_anyway_and_fails(
     # And the DAG run itself failed: not a green night.
     finished = [line for line in output.splitlines() if "DagRun Finished" in line]
     assert finished and "state=failed" in finished[-1], output[-3000:]
+
+
+@pytest.mark.parametrize(("env", "notify", "expected"), [
+    # Old code: the failed night's alert crashed with "unexpected OverflowError ... report
+    # it" (a deadline past what a thread can wait), so no alert went out.
+    ({"WAREHOUSE_ALERT_TIMEOUT": "inf"}, "http://127.0.0.1:9/hook", "WAREHOUSE_ALERT_TIMEOUT 'inf'"),
+    ({"WAREHOUSE_ALERT_TIMEOUT": "1e10"}, "http://127.0.0.1:9/hook", "WAREHOUSE_ALERT_TIMEOUT '1e10'"),
+    # Old code: 20 s, silently.
+    ({"WAREHOUSE_ALERT_TIMEOUT": "abc"}, "http://127.0.0.1:9/hook", "WAREHOUSE_ALERT_TIMEOUT 'abc'"),
+    # Old code: found only when a night failed, and the secret URL printed in the log.
+    ({}, "hooks.slack.com/services/T0/B0/SECRETTOKEN", "is not an http(s) URL"),
+])
+def test_bad_alert_settings_stop_the_night_before_it_starts(night, run_cli, env, notify,
+                                                            expected):
+    settings, folder = night
+    result = run_cli("daily", "--step", "start", "--run-id", "bad-alert-settings",
+                     "--notify", notify, env=env)
+    assert result.exit_code == 1
+    assert expected in result.stderr and "unexpected" not in result.stderr
+    assert "SECRETTOKEN" not in result.output + result.stderr
+    if query(settings, "select to_regclass('audit.job_runs') is not null")[0][0]:
+        assert query(settings, "select count(*) from audit.job_runs where run_id = %s",
+                     (nightly.run_uuid("bad-alert-settings"),)) == [(0,)]
