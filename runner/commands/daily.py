@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import shlex
 import sys
 from pathlib import Path
 
@@ -179,15 +180,30 @@ def print_schedule(kind: str, log_file: Path | None) -> None:
     files = ([DEPLOY / "cron" / "warehouse-daily.cron"] if kind == "cron" else
              [DEPLOY / "systemd" / "warehouse-daily.service",
               DEPLOY / "systemd" / "warehouse-daily.timer"])
+    quoted = {name: (_systemd_word(value) if kind == "systemd" else _cron_word(value))
+              for name, value in values.items()}
+    if kind == "systemd":  # WorkingDirectory= and User= take the whole value, specifiers aside
+        quoted.update({name: values[name].replace("%", "%%") for name in ("project_dir", "user")})
     for path in files:
         if kind == "systemd":
             click.echo(f"# --- /etc/systemd/system/{path.name}")
-        click.echo(path.read_text().format(**values))
+        click.echo(path.read_text().format(**quoted))
     (settings.home / "logs").mkdir(parents=True, exist_ok=True)
     if not Path(values["env_file"]).exists():
         click.echo(f"# {values['env_file']} does not exist yet: create it (mode 0600) with "
                    "lines like WAREHOUSE_PII_SALT=... and WAREHOUSE_ALERT_WEBHOOK=...",
                    err=True)
+
+
+def _cron_word(value: str) -> str:
+    """One shell word for a crontab line (cron reads an unescaped % as a new line)."""
+    return shlex.quote(value).replace("%", "\\%")
+
+
+def _systemd_word(value: str) -> str:
+    """One word of a systemd ExecStart= line ($ and % are systemd's own, doubled)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("$", "$$").replace("%", "%%") + '"'
 
 
 COMMANDS = [daily, metrics, schedule]

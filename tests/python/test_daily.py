@@ -6,6 +6,7 @@ trickles its answer cannot hold the night."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import threading
@@ -311,17 +312,24 @@ def test_slack_webhooks_get_slack_formatting():
 
 
 def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
-    cron = run_cli("schedule", "print", "--cron")
+    # A home with a space in its path (old code: `. /…/my home/daily.env` sourced `/…/my`).
+    home = tmp_path / "my home"
+    cron = run_cli("schedule", "print", "--cron", env={"WAREHOUSE_HOME": str(home)})
     assert cron.exit_code == 0, cron.output
     line = [l for l in cron.output.splitlines() if l.startswith("0 2 * * *")][0]
-    assert "runner daily --wait 3600' >> " in line and "{" not in line
-    systemd = run_cli("schedule", "print", "--systemd")
+    assert "daily --wait 3600' " in line and "{" not in line
+    systemd = run_cli("schedule", "print", "--systemd", env={"WAREHOUSE_HOME": str(home)})
     assert "Persistent=true" in systemd.output and "OnCalendar=*-*-* 02:00:00" in systemd.output
     assert "{" not in systemd.output
     exec_start = [l for l in systemd.output.splitlines() if l.startswith("ExecStart=")][0]
-    loads = "set -a && . "
-    env_file = line.split(loads)[1].split(" ")[0]
-    assert env_file.endswith("daily.env") and f"{loads}{env_file} " in exec_start
+    command = line.split("* * * ", 1)[1]
+    words = shlex.split(command)
+    script = words[words.index("-c") + 1]
+    env_file, runner = words[words.index("-c") + 2:words.index("-c") + 4]
+    assert env_file == str(home / "daily.env")
+    # systemd reads the same file the same way ($$ is systemd's $).
+    assert script.replace("$", "$$").split(" daily")[0] in exec_start
+    assert f'"{env_file}"' in exec_start
     # Under cron's bare environment, the runner gets the secrets of the env file.
     env_path = Path(env_file)
     env_path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,18 +338,20 @@ def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
     fake = tmp_path / "runner"
     fake.write_text(f"#!/bin/bash\nenv > {seen}\n")
     fake.chmod(0o755)
-    runner = line.split("exec ")[1].split(" ")[0]
-    command = line.split("* * * ", 1)[1].replace(runner, str(fake))
+    command = command.replace(runner, str(fake))
     subprocess.run(["env", "-i", "/bin/bash", "-c", command], check=True)
     env_path.unlink()
     assert "WAREHOUSE_PII_SALT=s3cret-salt" in seen.read_text().splitlines()
+    assert (home / "logs" / "daily.log").exists()
 
 
 def test_the_systemd_units_verify(run_cli, tmp_path):
     analyze = shutil.which("systemd-analyze")
     if not analyze:
         pytest.skip("systemd-analyze is not installed here")
-    printed = run_cli("schedule", "print", "--systemd").output
+    # Paths with a space and a % (a systemd specifier) stay one word each.
+    printed = run_cli("schedule", "print", "--systemd",
+                      env={"WAREHOUSE_HOME": str(tmp_path / "my home%1")}).output
     for part in printed.split("# --- /etc/systemd/system/")[1:]:
         name, text = part.split("\n", 1)
         (tmp_path / name).write_text(text)
