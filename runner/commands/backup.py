@@ -16,7 +16,8 @@ from runner.errors import WarehouseError
 from runner.settings import load_settings
 
 dest_option = click.option(
-    "--dest", type=click.Path(path_type=Path), default=None, envvar="WAREHOUSE_BACKUP_DIR",
+    "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+    envvar="WAREHOUSE_BACKUP_DIR",
     help="Backup folder (default: $WAREHOUSE_BACKUP_DIR or .warehouse/backups).",
 )
 jobs_option = click.option("--jobs", "-j", type=click.IntRange(1, 32), default=2, show_default=True,

@@ -118,3 +118,21 @@ def test_unusable_metrics_files(database, run_cli, tmp_path, where):
     result = run_cli("metrics", "--metrics-file", str(tmp_path / where))
     assert result.exit_code == 1
     assert f"--metrics-file {tmp_path / where}: cannot write a file there" in result.output
+
+
+@pytest.mark.parametrize("command", [
+    ["backup", "list"], ["backup", "prune", "--keep-last", "1"],
+    ["backup", "verify", "20260101T000000Z"], ["restore", "20260101T000000Z", "--yes"],
+])
+@pytest.mark.parametrize("how", ["--dest", "WAREHOUSE_BACKUP_DIR"])
+def test_a_backup_folder_that_is_a_file(database, run_cli, tmp_path, command, how):
+    """Old code: 'unexpected NotADirectoryError ... report it'."""
+    a_file = tmp_path / "backups"
+    a_file.write_text("not a folder\n")
+    if how == "--dest":
+        result = run_cli(*command, "--dest", str(a_file))
+    else:
+        result = run_cli(*command, env={how: str(a_file)})
+    assert result.exit_code == 2, result.output
+    assert f"'{a_file}' is a file" in result.output and "unexpected" not in result.output
+    assert a_file.read_text() == "not a folder\n"
