@@ -252,3 +252,18 @@ def test_a_deleted_or_renamed_model_is_named_in_the_diff():
     summary = ci.render_summary("ci_t", {}, {}, [], 10, removed)
     assert "`gold.agg_sales_daily`, `silver.stg_shop__orders`" in summary
     assert "nothing to compare" not in summary
+
+
+@pytest.mark.parametrize("where", ["a-file/diff.md", "/proc/diff.md"])
+def test_an_unwritable_summary_is_refused_before_the_build(database, run_cli, tmp_path, where):
+    """Old code: the whole slim build ran first, then writing the summary failed."""
+    (tmp_path / "a-file").write_text("")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "manifest.json").write_text('{"nodes": {}}')
+    summary = Path(where) if where.startswith("/") else tmp_path / where
+    result = run_cli("ci", "--change-id", "unwritable", "--state", str(state),
+                     "--summary", str(summary))
+    assert result.exit_code == 1
+    assert f"--summary {summary}: cannot write a file there" in result.stderr
+    assert ci_schemas(database, "ci_unwritable") == []
