@@ -185,3 +185,44 @@ def test_an_analyst_who_changed_its_password_gets_a_clear_message(database, made
     assert "Run `runner db roles` to set it back" in result.output
     assert run_cli("db", "roles").exit_code == 0
     assert run_cli("db", "url", "--as", "analyst").exit_code == 0
+
+
+def test_the_hand_over_takes_only_what_the_runner_built(database, run_cli):
+    """`runner db roles` (and every command, before it switches to the transformer) hands
+    the superuser's warehouse objects to the transformer; never an extension's (old code:
+    pg_trgm's 31 functions and its schema, so the transformer could put functions of its
+    own where superusers look them up) nor another role's (old code: hr.salaries)."""
+    query(database, """
+        create schema extensions;
+        create extension pg_trgm schema extensions;
+        create role hr_admin_hand_over nologin;
+        create schema hr authorization hr_admin_hand_over;
+        create table hr.salaries (amount int);
+        alter table hr.salaries owner to hr_admin_hand_over;
+        create schema built_by_hand;
+        create table built_by_hand.t (x int);
+        create function built_by_hand.f() returns int language sql as 'select 1';""")
+    try:
+        result = run_cli("db", "roles")
+        assert result.exit_code == 0, result.output
+        assert dict(query(database, """
+            select nspname, pg_get_userbyid(nspowner) from pg_namespace
+            where nspname in ('extensions', 'hr', 'built_by_hand')""")) == {
+            "extensions": "postgres", "hr": "hr_admin_hand_over", "built_by_hand": "transformer"}
+        assert query(database, """
+            select distinct pg_get_userbyid(proowner) from pg_proc
+            where pronamespace = 'extensions'::regnamespace""") == [("postgres",)]
+        assert query(database, """
+            select schemaname, tableowner from pg_tables
+            where schemaname in ('hr', 'built_by_hand') order by 1""") == [
+            ("built_by_hand", "transformer"), ("hr", "hr_admin_hand_over")]
+        assert query(database, "select pg_get_userbyid(proowner) from pg_proc "
+                               "where oid = 'built_by_hand.f'::regproc") == [("transformer",)]
+    finally:
+        query(database, """
+            drop schema hr cascade;
+            drop role hr_admin_hand_over;
+            drop extension pg_trgm;
+            drop schema extensions cascade;
+            drop schema built_by_hand cascade;""")
+        (database.home / "roles.json").unlink(missing_ok=True)
