@@ -238,8 +238,9 @@ def _backup(settings: Settings, options: DailyOptions, result: StepResult) -> No
     fingerprint = state_fingerprint(settings)
     result.state_fingerprint = fingerprint
     last_id, last_fingerprint = _last_backup(settings)
-    present = last_id and (options.backup_dest / last_id).is_dir()
-    if not options.always_backup and present and last_fingerprint == fingerprint:
+    # Only a backup that still checks out stands in for tonight's.
+    usable = bool(last_id) and backups.info(options.backup_dest / last_id).status == "verified"
+    if not options.always_backup and usable and last_fingerprint == fingerprint:
         result.status = "skipped"
         result.backup_id = last_id
         result.detail = f"nothing changed since backup {last_id} (--always-backup to take one)"

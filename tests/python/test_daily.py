@@ -466,3 +466,32 @@ def test_bad_alert_settings_stop_the_night_before_it_starts(night, run_cli, env,
     if query(settings, "select to_regclass('audit.job_runs') is not null")[0][0]:
         assert query(settings, "select count(*) from audit.job_runs where run_id = %s",
                      (nightly.run_uuid("bad-alert-settings"),)) == [(0,)]
+
+
+def test_a_night_backs_up_again_when_the_last_backup_failed_its_check(night, run_cli, tmp_path):
+    """Nothing changed since the last daily backup, but that backup failed verification
+    (or lost its manifest): the next night must take a new one (old code: 'nothing changed
+    since backup …' every night, while WarehouseBackupTooOld paged)."""
+    import json as _json
+
+    from runner.core import backup as backups
+
+    settings, folder = night
+    dest = tmp_path / "backups"
+
+    def backup_step(run_id):
+        for step in ("start", "backup"):
+            result = run_cli("daily", "--step", step, "--run-id", run_id, "--dest", str(dest),
+                             "--landing", str(folder / "landing"))
+            assert result.exit_code == 0, result.output
+        return dict(query(settings, "select step, backup_id from audit.job_runs "
+                                    "where run_id = %s", (nightly.run_uuid(run_id),)))["backup"]
+
+    first = backup_step("checked-backup-1")
+    assert backups.info(dest / first).status == "verified"
+    (dest / first / backups.VERIFICATION).write_text(_json.dumps(
+        {"ok": False, "problems": ["checksum mismatch"], "restore_test": True,
+         "verified_at": "2026-12-06T00:00:00+00:00"}))
+    second = backup_step("checked-backup-2")
+    assert second != first
+    assert backups.info(dest / second).status == "verified"
