@@ -78,13 +78,18 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
         skip_backup=skip_backup, always_backup=always_backup, report=not no_report)
     if step == "start":
         job = nightly.begin(settings, run_id)
+        _started(settings, metrics_file, options)
         click.echo(f"daily run {job.run_id}: started")
         return
     if step == "finish":
         _close(settings, nightly.run_uuid(run_id), options, notify, notify_on_warn,
                metrics_file)
         return
-    job = nightly.begin(settings) if step is None else nightly.attach(settings, run_id)
+    if step is None:
+        job = nightly.begin(settings)
+        _started(settings, metrics_file, options)
+    else:
+        job = nightly.attach(settings, run_id)
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(writer_lock(settings, "daily", wait))
@@ -103,6 +108,15 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
             f"daily run {job.run_id}: {step} failed (recorded in audit.job_runs; the run's "
             "finish step alerts and fails the run)."
         )
+
+
+def _started(settings, metrics_file, options) -> None:
+    """Metrics as the run starts: until it ends they say `not finished`, so a night that is
+    killed is never read from the last night's file as a success."""
+    try:
+        health.write(settings, metrics_file or health.default_path(settings), options.backup_dest)
+    except WarehouseError as error:  # the run's end writes them (or says why) again
+        click.echo(f"metrics: {error}", err=True)
 
 
 def _close(settings, run_id: str, options, notify, notify_on_warn, metrics_file) -> None:

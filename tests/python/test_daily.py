@@ -243,12 +243,17 @@ def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL and loaded
+    # The night's own file (all that Prometheus reads when nothing else runs `runner
+    # metrics`) says so: it was written as the run started (old code: never written by a
+    # killed night, so the previous night's success stayed in it).
+    found = metrics(tmp_path / "night.prom")
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_finished", ())] == 0
     result = run_cli("metrics", "--metrics-file", str(tmp_path / "after.prom"))
     assert result.exit_code == 0, result.output
     found = metrics(tmp_path / "after.prom")
     assert found[("warehouse_daily_success", ())] == 0
     assert found[("warehouse_daily_finished", ())] == 0
-    assert not (tmp_path / "night.prom").exists()
 
 
 class Trickle(BaseHTTPRequestHandler):
