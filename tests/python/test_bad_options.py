@@ -136,3 +136,20 @@ def test_a_backup_folder_that_is_a_file(database, run_cli, tmp_path, command, ho
     assert result.exit_code == 2, result.output
     assert f"'{a_file}' is a file" in result.output and "unexpected" not in result.output
     assert a_file.read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize(("variable", "command", "expected"), [
+    ("WAREHOUSE_HOME", ["db", "start"], "is a file: point it at a folder"),
+    ("WAREHOUSE_PROJECT_DIR", ["build", "--select", "dim_date"], "holds no dbt_project.yml"),
+])
+def test_folders_from_the_environment_are_checked(database, run_cli, tmp_path, variable,
+                                                  command, expected):
+    """Old code: 'unexpected FileExistsError' (a home that is a file) and 'unexpected
+    FileNotFoundError' (a project folder that does not exist), each '... report it'."""
+    where = tmp_path / "a-file" if variable == "WAREHOUSE_HOME" else tmp_path / "missing"
+    if variable == "WAREHOUSE_HOME":
+        where.write_text("")
+    result = run_cli(*command, env={variable: str(where)})
+    assert result.exit_code == 1
+    assert f"{variable} {where} {expected}" in result.output
+    assert "unexpected" not in result.output
