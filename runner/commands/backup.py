@@ -22,7 +22,8 @@ dest_option = click.option(
 )
 jobs_option = click.option("--jobs", "-j", type=click.IntRange(1, 32), default=2, show_default=True,
                            help="Parallel pg_dump / pg_restore jobs.")
-wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+wait_option = click.option("--wait", type=click.FloatRange(min=0, max=86400), default=0,
+                           show_default=True,
                            help="Seconds to wait for another writer to finish.")
 
 

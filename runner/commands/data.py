@@ -91,7 +91,7 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate, yes) -> None:
 @click.command()
 @landing_option
 @click.option("--status", "show_status", is_flag=True, help="Show the load log instead of loading.")
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+@click.option("--wait", type=click.FloatRange(min=0, max=86400), default=0, show_default=True,
               help="Seconds to wait for another writer (build, backup, restore) to finish.")
 @click.option("--max-age-days", type=click.IntRange(min=1, max=36500), default=None,
               envvar=loader.MAX_AGE_VARIABLE, show_envvar=True,

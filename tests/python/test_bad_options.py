@@ -153,3 +153,13 @@ def test_folders_from_the_environment_are_checked(database, run_cli, tmp_path, v
     assert result.exit_code == 1
     assert f"{variable} {where} {expected}" in result.output
     assert "unexpected" not in result.output
+
+
+@pytest.mark.parametrize("command", [["backup"], ["build"], ["load"], ["partitions", "retain",
+                                     "--older-than", "3", "--no-archive"]])
+def test_an_endless_wait_is_refused(database, run_cli, command):
+    """Old code: 'unexpected OverflowError: cannot convert float infinity to integer'."""
+    result = run_cli(*command, "--wait", "inf")
+    assert result.exit_code == 2
+    assert "inf is not in the range 0<=x<=86400" in result.output
+    assert "unexpected" not in result.output
