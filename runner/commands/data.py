@@ -79,6 +79,11 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate, yes) -> None:
     if dirt is not None and not 0 <= dirt <= 1:
         raise WarehouseError(f"--dirt must be between 0 and 1, got {dirt}.")
     rates = gen.DirtRates.parse(list(dirt_rate), base=dirt)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WarehouseError(f"--out {folder}: cannot create the folder ({error.strerror or error}). "
+                             "Choose a folder the runner may write to.") from None
     with tqdm(total=gen.HISTORY_MONTHS, unit="batch", desc="generate", leave=False, disable=None) as bar:
         state = gen.generate(folder, seed=seed, scale=scale, dirt=rates, progress=bar.update)
     click.echo(

@@ -163,3 +163,11 @@ def test_an_endless_wait_is_refused(database, run_cli, command):
     assert result.exit_code == 2
     assert "inf is not in the range 0<=x<=86400" in result.output
     assert "unexpected" not in result.output
+
+
+def test_a_landing_folder_that_cannot_be_made(run_cli):
+    """Old code: 'unexpected FileNotFoundError ... report it'."""
+    result = run_cli("generate", "--scale", "0.01", "--out", "/proc/landing")
+    assert result.exit_code == 1
+    assert "--out /proc/landing: cannot create the folder" in result.output
+    assert "unexpected" not in result.output
