@@ -226,3 +226,25 @@ def test_the_hand_over_takes_only_what_the_runner_built(database, run_cli):
             drop schema extensions cascade;
             drop schema built_by_hand cascade;""")
         (database.home / "roles.json").unlink(missing_ok=True)
+
+
+def test_a_renamed_transformer_hands_its_objects_to_the_new_one(database, made_roles,
+                                                                run_cli, monkeypatch):
+    """The hand-over takes only the runner's own objects, and a previous transformer's:
+    renaming WAREHOUSE_TRANSFORMER_USER must not strand the warehouse with the old login."""
+    old = made_roles["transformer"]
+    query(database.for_role("transformer"),
+          "create schema if not exists silver; create table silver.renamed_probe (x int)")
+    monkeypatch.setenv("WAREHOUSE_TRANSFORMER_USER", "transformer_renamed")
+    try:
+        result = run_cli("db", "roles")
+        assert result.exit_code == 0, result.output
+        assert query(database, "select tableowner from pg_tables "
+                               "where tablename = 'renamed_probe'") == [("transformer_renamed",)]
+    finally:
+        monkeypatch.delenv("WAREHOUSE_TRANSFORMER_USER")
+        assert run_cli("db", "roles").exit_code == 0  # back to the default name
+        assert query(database, "select tableowner from pg_tables "
+                               "where tablename = 'renamed_probe'") == [(old,)]
+        query(database, "drop table silver.renamed_probe; "
+                        "drop owned by transformer_renamed; drop role transformer_renamed")
