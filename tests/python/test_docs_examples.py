@@ -50,6 +50,9 @@ SKIPS = [
     (r"^runner load --landing /tmp/landing",
      "a second sample under the loaded files' names: the loader refuses it by design"),
     (r"--dest /srv/backups", "reads the backups of a production folder"),
+    (r"--as analyst", "the analyst login of `runner db roles` (skipped above): "
+                      "test_db.py::test_url_as_analyst_connects_with_its_own_password_file"),
+    (r"--state prod-artifacts", "a production manifest the CI downloads: test_ci.py"),
 ]
 # Run last, in the order written: they take months out of bronze.
 LAST = re.compile(r"^runner partitions (retain|restore)\b")
