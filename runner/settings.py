@@ -208,6 +208,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     names.checked(settings.target, "WAREHOUSE_TARGET")
     # Checked here, before any command starts work, not when a long step first needs it.
     lock_timeout_seconds(os.environ if environ is None else environ)
+    if os.environ.get("WAREHOUSE_PROJECT_DIR") and not (
+            settings.project_dir / "dbt_project.yml").is_file():
+        raise WarehouseError(
+            f"WAREHOUSE_PROJECT_DIR {settings.project_dir} holds no dbt_project.yml: point it "
+            "at the checkout of this project, or unset it.")
+    if settings.home.exists() and not settings.home.is_dir():
+        raise WarehouseError(
+            f"WAREHOUSE_HOME {settings.home} is a file: point it at a folder (it is created "
+            "if missing), or unset it for .warehouse/ in the checkout.")
     return settings
 
 

@@ -16,12 +16,14 @@ from runner.errors import WarehouseError
 from runner.settings import load_settings
 
 dest_option = click.option(
-    "--dest", type=click.Path(path_type=Path), default=None, envvar="WAREHOUSE_BACKUP_DIR",
+    "--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+    envvar="WAREHOUSE_BACKUP_DIR",
     help="Backup folder (default: $WAREHOUSE_BACKUP_DIR or .warehouse/backups).",
 )
 jobs_option = click.option("--jobs", "-j", type=click.IntRange(1, 32), default=2, show_default=True,
                            help="Parallel pg_dump / pg_restore jobs.")
-wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+wait_option = click.option("--wait", type=click.FloatRange(min=0, max=86400), default=0,
+                           show_default=True,
                            help="Seconds to wait for another writer to finish.")
 
 

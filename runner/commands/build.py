@@ -20,7 +20,7 @@ from runner.errors import WarehouseError
 from runner.settings import load_settings
 
 wait_option = click.option(
-    "--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+    "--wait", type=click.FloatRange(min=0, max=86400), default=0, show_default=True,
     help="Seconds to wait for another writer (build, load, backup, restore) to finish.",
 )
 

@@ -11,6 +11,7 @@ from runner.commands.build import ensure_server
 from runner.core import ci
 from runner.core import roles as role_setup
 from runner.errors import WarehouseError
+from runner.settings import output_file
 
 
 @click.command(name="ci")
@@ -39,6 +40,8 @@ def ci_command(change_id: str, state: Path | None, keep: bool, summary_path: Pat
     Example: runner ci --change-id 42 --state prod-artifacts/
     """
     started = time.perf_counter()
+    if summary_path is not None:  # checked before the build, not when it has run
+        output_file(summary_path, "--summary")
     settings = role_setup.as_transformer(ensure_server())
     outcome = ci.run_ci(settings, change_id=change_id, state=state, keep=keep,
                         summary_path=summary_path, diff_rows=diff_rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import shlex
 import sys
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
     """
     if (step is None) != (run_id is None):
         raise click.UsageError("--step and --run-id go together (or leave out both).")
+    alerts.check(notify)
     settings = role_setup.as_transformer(ensure_server())
     metrics_file = output_file(metrics_file or health.default_path(settings), "--metrics-file")
     warn_demo_salt()
@@ -76,13 +78,18 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
         skip_backup=skip_backup, always_backup=always_backup, report=not no_report)
     if step == "start":
         job = nightly.begin(settings, run_id)
+        _started(settings, metrics_file, options)
         click.echo(f"daily run {job.run_id}: started")
         return
     if step == "finish":
         _close(settings, nightly.run_uuid(run_id), options, notify, notify_on_warn,
                metrics_file)
         return
-    job = nightly.begin(settings) if step is None else nightly.attach(settings, run_id)
+    if step is None:
+        job = nightly.begin(settings)
+        _started(settings, metrics_file, options)
+    else:
+        job = nightly.attach(settings, run_id)
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(writer_lock(settings, "daily", wait))
@@ -103,10 +110,22 @@ def daily(landing, dest, skip_backup, always_backup, no_report, notify, notify_o
         )
 
 
+def _started(settings, metrics_file, options) -> None:
+    """Metrics as the run starts: until it ends they say `not finished`, so a night that is
+    killed is never read from the last night's file as a success."""
+    try:
+        health.write(settings, metrics_file or health.default_path(settings), options.backup_dest)
+    except WarehouseError as error:  # the run's end writes them (or says why) again
+        click.echo(f"metrics: {error}", err=True)
+
+
 def _close(settings, run_id: str, options, notify, notify_on_warn, metrics_file) -> None:
     """The end of every run, whole or step by step: record it, write the metrics (first, so
     a slow webhook cannot keep them from being written), alert, then exit 1 on failure."""
     job = nightly.finish(settings, run_id)
+    for step in job.failed:
+        if step.step == nightly.RUN_ROW:  # the steps' own failures were said as they ran
+            click.echo(f"daily: the run failed -- {step.error}", err=True)
     unwritten = None
     try:
         path = health.write(settings, metrics_file or health.default_path(settings),
@@ -175,15 +194,30 @@ def print_schedule(kind: str, log_file: Path | None) -> None:
     files = ([DEPLOY / "cron" / "warehouse-daily.cron"] if kind == "cron" else
              [DEPLOY / "systemd" / "warehouse-daily.service",
               DEPLOY / "systemd" / "warehouse-daily.timer"])
+    quoted = {name: (_systemd_word(value) if kind == "systemd" else _cron_word(value))
+              for name, value in values.items()}
+    if kind == "systemd":  # WorkingDirectory= and User= take the whole value, specifiers aside
+        quoted.update({name: values[name].replace("%", "%%") for name in ("project_dir", "user")})
     for path in files:
         if kind == "systemd":
             click.echo(f"# --- /etc/systemd/system/{path.name}")
-        click.echo(path.read_text().format(**values))
+        click.echo(path.read_text().format(**quoted))
     (settings.home / "logs").mkdir(parents=True, exist_ok=True)
     if not Path(values["env_file"]).exists():
         click.echo(f"# {values['env_file']} does not exist yet: create it (mode 0600) with "
                    "lines like WAREHOUSE_PII_SALT=... and WAREHOUSE_ALERT_WEBHOOK=...",
                    err=True)
+
+
+def _cron_word(value: str) -> str:
+    """One shell word for a crontab line (cron reads an unescaped % as a new line)."""
+    return shlex.quote(value).replace("%", "\\%")
+
+
+def _systemd_word(value: str) -> str:
+    """One word of a systemd ExecStart= line ($ and % are systemd's own, doubled)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("$", "$$").replace("%", "%%") + '"'
 
 
 COMMANDS = [daily, metrics, schedule]

@@ -79,6 +79,11 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate, yes) -> None:
     if dirt is not None and not 0 <= dirt <= 1:
         raise WarehouseError(f"--dirt must be between 0 and 1, got {dirt}.")
     rates = gen.DirtRates.parse(list(dirt_rate), base=dirt)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WarehouseError(f"--out {folder}: cannot create the folder ({error.strerror or error}). "
+                             "Choose a folder the runner may write to.") from None
     with tqdm(total=gen.HISTORY_MONTHS, unit="batch", desc="generate", leave=False, disable=None) as bar:
         state = gen.generate(folder, seed=seed, scale=scale, dirt=rates, progress=bar.update)
     click.echo(
@@ -91,7 +96,7 @@ def generate(landing, seed, scale, next_day, dirt, dirt_rate, yes) -> None:
 @click.command()
 @landing_option
 @click.option("--status", "show_status", is_flag=True, help="Show the load log instead of loading.")
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+@click.option("--wait", type=click.FloatRange(min=0, max=86400), default=0, show_default=True,
               help="Seconds to wait for another writer (build, backup, restore) to finish.")
 @click.option("--max-age-days", type=click.IntRange(min=1, max=36500), default=None,
               envvar=loader.MAX_AGE_VARIABLE, show_envvar=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 
 import click
@@ -153,10 +154,10 @@ def env(login: str | None) -> None:
     if pgpass:
         values["PGPASSFILE"] = str(pgpass)
     for key, value in values.items():
-        click.echo(f"export {key}='{value}'")
+        click.echo(f"export {key}={shlex.quote(str(value))}")
     # The bundled client tools first: a system pg_dump older than the server refuses it.
     tools = embedded.bin_path("psql").parent
-    click.echo(f"export PATH='{tools}':\"$PATH\"")
+    click.echo(f"export PATH={shlex.quote(str(tools))}:\"$PATH\"")
 
 
 @db.command(context_settings={"ignore_unknown_options": True})

@@ -68,7 +68,7 @@ def status() -> None:
 @click.option("--archive", "archive_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Write each partition to DIR (gzip CSV + checksum) first.")
 @click.option("--no-archive", is_flag=True, help="Drop without an archive (data is lost).")
-@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+@click.option("--wait", type=click.FloatRange(min=0, max=86400), default=0, show_default=True,
               help="Seconds to wait for another writer to finish.")
 def retain(older_than: int, archive_dir: Path | None, no_archive: bool, wait: float) -> None:
     """Archive (verified), detach and drop partitions older than the window.

@@ -13,6 +13,7 @@ import urllib.request
 from urllib.parse import urlparse
 
 from runner.core.daily import DailyRun
+from runner.errors import WarehouseError
 from runner.settings import Settings
 
 # The whole call (connect, send, answer), not each socket read: a receiver that trickles
@@ -65,13 +66,40 @@ def is_slack(url: str) -> bool:
     return urlparse(url).hostname == "hooks.slack.com"
 
 
+# Longer than this is no deadline: a night's end must not wait on a receiver for hours.
+MAX_DEADLINE_S = 600
+
+
 def deadline_seconds() -> float:
     """WAREHOUSE_ALERT_TIMEOUT (seconds for the whole webhook call), else DEADLINE_S."""
-    value = os.environ.get("WAREHOUSE_ALERT_TIMEOUT", "")
-    try:
-        return float(value) if value and float(value) > 0 else DEADLINE_S
-    except ValueError:
+    value = os.environ.get("WAREHOUSE_ALERT_TIMEOUT", "").strip()
+    if not value:
         return DEADLINE_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= MAX_DEADLINE_S:  # also refuses nan and inf
+        raise WarehouseError(f"WAREHOUSE_ALERT_TIMEOUT {value!r}: give seconds from 1 to "
+                             f"{MAX_DEADLINE_S} (or leave it unset for {DEADLINE_S:g}).")
+    return seconds
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook, without repeating it (its path is often the secret)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return ("the webhook (--notify or WAREHOUSE_ALERT_WEBHOOK) is not an http(s) URL "
+                "with a host name, such as https://hooks.slack.com/services/...")
+    return None
+
+
+def check(url: str | None) -> None:
+    """The alert's settings, checked before a night starts rather than when it fails."""
+    deadline_seconds()
+    problem = url_problem(url) if url else None
+    if problem:
+        raise WarehouseError(f"{problem}. Fix it before the night runs.")
 
 
 def _send(request: urllib.request.Request, timeout: float, outcome: list) -> None:
@@ -90,9 +118,9 @@ def _send(request: urllib.request.Request, timeout: float, outcome: list) -> Non
 def post(url: str, payload: dict, deadline: float | None = None) -> str | None:
     """POST ``payload``; None when delivered, else why not (never raises, and returns
     within ``deadline`` seconds whatever the receiver does)."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return f"not an http(s) URL: {url!r}"
+    problem = url_problem(url)
+    if problem:
+        return problem
     deadline = deadline or deadline_seconds()
     body = json.dumps(_slack(payload) if is_slack(url) else payload).encode()
     request = urllib.request.Request(url, data=body, method="POST",

@@ -181,7 +181,8 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
         # The edited models first, then what they feed, silver before gold.
         diffs.sort(key=lambda d: (not d.edited, not d.ci.split(".")[0].endswith("_silver"),
                                   d.model))
-        summary = render_summary(prefix, models, tests, diffs, diff_rows)
+        summary = render_summary(prefix, models, tests, diffs, diff_rows,
+                                 removed_models(production, current))
         summary_path.parent.mkdir(parents=True, exist_ok=True)
         summary_path.write_text(summary)
     finally:
@@ -190,6 +191,15 @@ def run_ci(settings: Settings, *, change_id: str, state: Path | None = None,
             dropped = drop_schemas(settings, prefix, [production, current])
     return CiOutcome(prefix, result.returncode, models, tests, diffs, summary, summary_path,
                      dropped)
+
+
+def removed_models(production: dict, current: dict) -> list[str]:
+    """Production's silver and gold tables the change no longer builds (deleted or
+    renamed models): state:modified+ cannot select what is gone, so the diff says it."""
+    return sorted(f"{node['schema']}.{node['alias']}"
+                  for uid, node in production.get("nodes", {}).items()
+                  if uid.startswith("model.") and uid not in current.get("nodes", {})
+                  and _diffed(node))
 
 
 def _diffed(node: dict) -> bool:
@@ -351,7 +361,7 @@ def _count_line(counts: dict[str, int]) -> str:
 
 
 def render_summary(prefix: str, models: dict[str, str], tests: dict[str, int],
-                   diffs: list[ModelDiff], diff_rows: int) -> str:
+                   diffs: list[ModelDiff], diff_rows: int, removed: list[str] = ()) -> str:
     """The Markdown a reviewer pastes into the pull request."""
     model_counts: dict[str, int] = {}
     for status in models.values():
@@ -366,6 +376,11 @@ def render_summary(prefix: str, models: dict[str, str], tests: dict[str, int],
     failed = sorted(uid.split(".")[-1] for uid, status in models.items() if status != "success")
     if failed:
         lines += [f"Not built (so not diffed): {', '.join(failed)}.", ""]
+    if removed:
+        lines += [f"Removed (in production, no longer built by the change: deleted or "
+                  f"renamed): {', '.join(f'`{name}`' for name in removed)}.", ""]
+    if not diffs and removed:
+        return "\n".join(lines)
     if not diffs:
         lines.append("No silver or gold model was rebuilt: nothing to compare.")
         return "\n".join(lines) + "\n"

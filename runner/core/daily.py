@@ -238,8 +238,9 @@ def _backup(settings: Settings, options: DailyOptions, result: StepResult) -> No
     fingerprint = state_fingerprint(settings)
     result.state_fingerprint = fingerprint
     last_id, last_fingerprint = _last_backup(settings)
-    present = last_id and (options.backup_dest / last_id).is_dir()
-    if not options.always_backup and present and last_fingerprint == fingerprint:
+    # Only a backup that still checks out stands in for tonight's.
+    usable = bool(last_id) and backups.info(options.backup_dest / last_id).status == "verified"
+    if not options.always_backup and usable and last_fingerprint == fingerprint:
         result.status = "skipped"
         result.backup_id = last_id
         result.detail = f"nothing changed since backup {last_id} (--always-backup to take one)"
@@ -369,10 +370,14 @@ def finish(settings: Settings, run_id: str) -> DailyRun:
             raise WarehouseError(f"no daily run {run_id} was started: run `runner daily "
                                  f"--step start --run-id {run_id}` first.")
         job = DailyRun(run_id, row[0], steps)
+        # A step killed mid-way (an Airflow task, say) records nothing: the run is not
+        # whole, so it is no success. A run that could not take the lock ran no step.
+        recorded = {step.step for step in steps}
+        missing = [step for step in STEPS if step not in recorded]
+        if missing and "lock" not in recorded:
+            job.steps.append(StepResult(RUN_ROW, "failed", error=(
+                f"step(s) {', '.join(missing)} never recorded an end (killed, or never run)")))
         status = "failed" if job.failed else ("warned" if job.warned else "ok")
-        if not steps:
-            status = "failed"
-            job.steps.append(StepResult(RUN_ROW, "failed", error="the run recorded no step"))
         cur.execute(sql.SQL("""
             update {} set status = %s, finished_at = now(),
                 detail = %s where run_id = %s and step = %s""").format(job_runs(settings)),

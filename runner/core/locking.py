@@ -74,6 +74,8 @@ def ddl_lock(cur) -> None:
 def writer_lock(settings: Settings, command: str, wait: float = 0.0):
     """Hold the writer lock while the block runs, on a session of its own (as the
     transformer when `runner db roles` made one: the lock table's owner)."""
+    if not 0 <= wait <= 86400:  # nan too
+        raise WarehouseError(f"--wait {wait}: give seconds from 0 to 86400.")
     conn = embedded.connect(settings.for_role("transformer"))
     conn.autocommit = True
     try:

@@ -10,6 +10,8 @@ ever letting it run ``dbt deps``.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -150,7 +152,8 @@ def _edr_profile(settings: Settings) -> str:
     )
 
 
-def _edr(settings: Settings, command: list[str]) -> subprocess.CompletedProcess:
+def _edr(settings: Settings, command: list[str],
+         slack_webhook: str | None = None) -> subprocess.CompletedProcess:
     """Run ``edr <command>`` offline: the runner's connection settings, no `dbt deps`,
     tracking off, and edr's internal dbt project reading a disposable copy of the
     packages (never ours) with its target/ in .warehouse/edr."""
@@ -161,8 +164,13 @@ def _edr(settings: Settings, command: list[str]) -> subprocess.CompletedProcess:
     (work / "profiles").mkdir(parents=True)
     (work / "profiles" / "profiles.yml").write_text(_edr_profile(settings))
     (work / "config").mkdir()
-    (work / "config" / "config.yml").write_text(
-        "anonymous_usage_tracking: false\nrun_dbt_deps_if_needed: false\n")
+    config = "anonymous_usage_tracking: false\nrun_dbt_deps_if_needed: false\n"
+    if slack_webhook:
+        # In edr's config file (mode 0600), never on its command line: the URL is a secret.
+        config += f"slack:\n  notification_webhook: {json.dumps(slack_webhook)}\n"
+    fd = os.open(work / "config" / "config.yml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(config)
     packages = work / "dbt_packages"
     for package in PACKAGES:
         shutil.copytree(packages_dir(settings) / package, packages / package, ignore=IGNORE)
@@ -198,8 +206,8 @@ def report(settings: Settings, out: Path) -> Path:
 def monitor(settings: Settings, webhook: str, days_back: int = 1) -> str:
     """`edr monitor`: send the new failures and warnings Elementary recorded to a Slack
     (or Slack-compatible) webhook; returns edr's last lines."""
-    result = _edr(settings, ["monitor", "--slack-webhook", webhook, "--days-back",
-                             str(days_back), "--group-by", "table"])
+    result = _edr(settings, ["monitor", "--days-back", str(days_back), "--group-by", "table"],
+                  slack_webhook=webhook)
     if result.returncode != 0:
         raise WarehouseError(f"edr monitor failed (exit code {result.returncode}):\n{_tail(result)}")
     return _tail(result)

@@ -97,10 +97,10 @@ def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
     return stored[kind], str(settings.home / "roles.json")
 
 
-def hand_over(settings: Settings, transformer: str) -> int:
-    """Make ``transformer`` the owner of the warehouse's schemas and everything in them,
-    so the role that builds can rebuild what another role built (or a restore wrote).
-    Returns how many objects changed owner."""
+def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = ()) -> int:
+    """Make ``transformer`` the owner of the schemas and objects this login built (the
+    superuser's plain `dbt`, say) or a ``previous`` transformer login owned, so the role
+    that builds can rebuild them. Returns how many objects changed owner."""
     owner = sql.Identifier(transformer)
     changed = 0
     try:
@@ -109,12 +109,17 @@ def hand_over(settings: Settings, transformer: str) -> int:
             # Changing an owner locks the object: an analyst's open transaction on a gold
             # table must not stop every command here.
             cur.execute("set lock_timeout = %s", (f"{lock_timeout_seconds()}s",))
+            # Only what this login built (the superuser's plain `dbt`, say): never another
+            # role's objects, nor an extension's, whose functions superusers call.
             cur.execute(
                 """
                 select nspname from pg_namespace
                 where nspname !~ '^pg_' and nspname not in ('information_schema', 'public')
-                    and nspowner <> %s::regrole
-                """, (transformer,))
+                    and (nspowner = current_user::regrole
+                        or pg_get_userbyid(nspowner) = any(%(previous)s))
+                    and not exists (
+                        select from pg_extension where extnamespace = pg_namespace.oid)
+                """, {"previous": list(previous)})
             for (schema,) in cur.fetchall():
                 cur.execute(sql.SQL("alter schema {} owner to {}").format(
                     sql.Identifier(schema), owner))
@@ -130,12 +135,17 @@ def hand_over(settings: Settings, transformer: str) -> int:
                 where class.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
                     and namespace.nspname !~ '^pg_'
                     and namespace.nspname not in ('information_schema', 'public')
-                    and class.relowner <> %s::regrole
+                    and (class.relowner = current_user::regrole
+                        or pg_get_userbyid(class.relowner) = any(%(previous)s))
                     and not exists (
                         select from pg_depend
                         where pg_depend.objid = class.oid and pg_depend.deptype in ('a', 'i')
                             and class.relkind = 'S')
-                """, (transformer,))
+                    and not exists (
+                        select from pg_depend
+                        where pg_depend.classid = 'pg_class'::regclass
+                            and pg_depend.objid = class.oid and pg_depend.deptype = 'e')
+                """, {"previous": list(previous)})
             for schema, name, kind in cur.fetchall():
                 cur.execute(sql.SQL("alter {} {}.{} owner to {}").format(
                     sql.SQL(kind), sql.Identifier(schema), sql.Identifier(name), owner))
@@ -148,8 +158,13 @@ def hand_over(settings: Settings, transformer: str) -> int:
                 join pg_namespace as namespace on namespace.oid = proc.pronamespace
                 where namespace.nspname !~ '^pg_'
                     and namespace.nspname not in ('information_schema', 'public')
-                    and proc.proowner <> %s::regrole
-                """, (transformer,))
+                    and (proc.proowner = current_user::regrole
+                        or pg_get_userbyid(proc.proowner) = any(%(previous)s))
+                    and not exists (
+                        select from pg_depend
+                        where pg_depend.classid = 'pg_proc'::regclass
+                            and pg_depend.objid = proc.oid and pg_depend.deptype = 'e')
+                """, {"previous": list(previous)})
             for schema, name, arguments in cur.fetchall():
                 # The argument list is the catalog's own rendering of the signature.
                 cur.execute(sql.SQL("alter routine {}.{}({}) owner to {}").format(
@@ -325,7 +340,10 @@ def ensure_roles(settings: Settings) -> list[Role]:
                         "from public")
     finally:
         conn.close()
-    hand_over(settings, chosen["transformer"])
+    # A renamed transformer's objects go to the new one (only the runner's own are taken).
+    hand_over(settings, chosen["transformer"], tuple(
+        name for kind, name in previous.items()
+        if kind == "transformer" and name != chosen["transformer"]))
     stored["names"] = chosen
     # The databases the roles were granted and handed: the runner switches to them there only.
     stored["databases"] = sorted({*stored.get("databases", []), settings.dbname})

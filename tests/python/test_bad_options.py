@@ -118,3 +118,56 @@ def test_unusable_metrics_files(database, run_cli, tmp_path, where):
     result = run_cli("metrics", "--metrics-file", str(tmp_path / where))
     assert result.exit_code == 1
     assert f"--metrics-file {tmp_path / where}: cannot write a file there" in result.output
+
+
+@pytest.mark.parametrize("command", [
+    ["backup", "list"], ["backup", "prune", "--keep-last", "1"],
+    ["backup", "verify", "20260101T000000Z"], ["restore", "20260101T000000Z", "--yes"],
+])
+@pytest.mark.parametrize("how", ["--dest", "WAREHOUSE_BACKUP_DIR"])
+def test_a_backup_folder_that_is_a_file(database, run_cli, tmp_path, command, how):
+    """Old code: 'unexpected NotADirectoryError ... report it'."""
+    a_file = tmp_path / "backups"
+    a_file.write_text("not a folder\n")
+    if how == "--dest":
+        result = run_cli(*command, "--dest", str(a_file))
+    else:
+        result = run_cli(*command, env={how: str(a_file)})
+    assert result.exit_code == 2, result.output
+    assert f"'{a_file}' is a file" in result.output and "unexpected" not in result.output
+    assert a_file.read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize(("variable", "command", "expected"), [
+    ("WAREHOUSE_HOME", ["db", "start"], "is a file: point it at a folder"),
+    ("WAREHOUSE_PROJECT_DIR", ["build", "--select", "dim_date"], "holds no dbt_project.yml"),
+])
+def test_folders_from_the_environment_are_checked(database, run_cli, tmp_path, variable,
+                                                  command, expected):
+    """Old code: 'unexpected FileExistsError' (a home that is a file) and 'unexpected
+    FileNotFoundError' (a project folder that does not exist), each '... report it'."""
+    where = tmp_path / "a-file" if variable == "WAREHOUSE_HOME" else tmp_path / "missing"
+    if variable == "WAREHOUSE_HOME":
+        where.write_text("")
+    result = run_cli(*command, env={variable: str(where)})
+    assert result.exit_code == 1
+    assert f"{variable} {where} {expected}" in result.output
+    assert "unexpected" not in result.output
+
+
+@pytest.mark.parametrize("command", [["backup"], ["build"], ["load"], ["partitions", "retain",
+                                     "--older-than", "3", "--no-archive"]])
+def test_an_endless_wait_is_refused(database, run_cli, command):
+    """Old code: 'unexpected OverflowError: cannot convert float infinity to integer'."""
+    result = run_cli(*command, "--wait", "inf")
+    assert result.exit_code == 2
+    assert "inf is not in the range 0<=x<=86400" in result.output
+    assert "unexpected" not in result.output
+
+
+def test_a_landing_folder_that_cannot_be_made(run_cli):
+    """Old code: 'unexpected FileNotFoundError ... report it'."""
+    result = run_cli("generate", "--scale", "0.01", "--out", "/proc/landing")
+    assert result.exit_code == 1
+    assert "--out /proc/landing: cannot create the folder" in result.output
+    assert "unexpected" not in result.output

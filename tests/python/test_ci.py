@@ -228,3 +228,42 @@ def test_the_diff_samples_big_tables_on_the_same_keys_and_compares_keyless_rows(
         assert "whole rows are compared" in ci.render_summary("ci_t", {}, {}, [keyless], 10)
     finally:
         query(database, "drop schema diff_prod cascade; drop schema diff_ci cascade")
+
+
+def test_a_deleted_or_renamed_model_is_named_in_the_diff():
+    """state:modified+ cannot select a model the change deleted or renamed: the summary
+    must still say production's table is no longer built (old code: "nothing to compare")."""
+    def model(name, layer, materialized="table"):
+        return {"unique_id": f"model.warehouse.{name}", "name": name, "schema": layer,
+                "alias": name, "config": {"schema": layer, "materialized": materialized}}
+
+    kept, gone = model("dim_customers", "gold"), model("agg_sales_daily", "gold")
+    renamed = model("stg_shop__orders", "silver")
+    production = {"nodes": {node["unique_id"]: node for node in (
+        kept, gone, renamed, model("base_erp__orders", "silver", "ephemeral"),
+        model("snp_erp__orders", "snapshots"))}}
+    current = {"nodes": {uid: node for uid, node in production["nodes"].items()
+                         if node["name"] not in ("agg_sales_daily", "stg_shop__orders",
+                                                 "base_erp__orders", "snp_erp__orders")}}
+    new = model("stg_shop__order_headers", "silver")
+    current["nodes"][new["unique_id"]] = new
+    removed = ci.removed_models(production, current)
+    assert removed == ["gold.agg_sales_daily", "silver.stg_shop__orders"]
+    summary = ci.render_summary("ci_t", {}, {}, [], 10, removed)
+    assert "`gold.agg_sales_daily`, `silver.stg_shop__orders`" in summary
+    assert "nothing to compare" not in summary
+
+
+@pytest.mark.parametrize("where", ["a-file/diff.md", "/proc/diff.md"])
+def test_an_unwritable_summary_is_refused_before_the_build(database, run_cli, tmp_path, where):
+    """Old code: the whole slim build ran first, then writing the summary failed."""
+    (tmp_path / "a-file").write_text("")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "manifest.json").write_text('{"nodes": {}}')
+    summary = Path(where) if where.startswith("/") else tmp_path / where
+    result = run_cli("ci", "--change-id", "unwritable", "--state", str(state),
+                     "--summary", str(summary))
+    assert result.exit_code == 1
+    assert f"--summary {summary}: cannot write a file there" in result.stderr
+    assert ci_schemas(database, "ci_unwritable") == []

@@ -6,6 +6,7 @@ trickles its answer cannot hold the night."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import query
 from runner.core import alerts
+from runner.core import daily as nightly
 from runner.core import generate as gen
 
 
@@ -222,11 +224,17 @@ def test_a_run_that_never_finished_is_not_a_success(night, run_cli, tmp_path):
     assert found[("warehouse_daily_finished", ())] == 0
     assert found[("warehouse_daily_step_ok", (("step", "load"),))] == 1
     assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == last_success
-    # Its finish step closes it from what the database holds, as Airflow's last task does.
+    # Its finish step closes it from what the database holds, as Airflow's last task does
+    # (all_done: it runs after a killed task too): the steps that never ended make it a
+    # failed run, not a success (old code: exit 0 and warehouse_daily_success 1).
     result = run_cli("daily", "--step", "finish", "--run-id", "killed-night",
                      "--metrics-file", str(prom))
-    assert result.exit_code == 0, result.output
-    assert metrics(prom)[("warehouse_daily_finished", ())] == 1
+    assert result.exit_code == 1, result.output
+    assert "build, backup, prune never recorded an end" in result.output + result.stderr
+    found = metrics(prom)
+    assert found[("warehouse_daily_finished", ())] == 1
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_last_success_timestamp_seconds", ())] == last_success
 
 
 def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp_path):
@@ -256,12 +264,17 @@ def test_a_night_killed_half_way_is_reported_as_not_finished(night, run_cli, tmp
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL and loaded
+    # The night's own file (all that Prometheus reads when nothing else runs `runner
+    # metrics`) says so: it was written as the run started (old code: never written by a
+    # killed night, so the previous night's success stayed in it).
+    found = metrics(tmp_path / "night.prom")
+    assert found[("warehouse_daily_success", ())] == 0
+    assert found[("warehouse_daily_finished", ())] == 0
     result = run_cli("metrics", "--metrics-file", str(tmp_path / "after.prom"))
     assert result.exit_code == 0, result.output
     found = metrics(tmp_path / "after.prom")
     assert found[("warehouse_daily_success", ())] == 0
     assert found[("warehouse_daily_finished", ())] == 0
-    assert not (tmp_path / "night.prom").exists()
 
 
 class Trickle(BaseHTTPRequestHandler):
@@ -315,17 +328,24 @@ def test_slack_webhooks_get_slack_formatting():
 
 
 def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
-    cron = run_cli("schedule", "print", "--cron")
+    # A home with a space in its path (old code: `. /…/my home/daily.env` sourced `/…/my`).
+    home = tmp_path / "my home"
+    cron = run_cli("schedule", "print", "--cron", env={"WAREHOUSE_HOME": str(home)})
     assert cron.exit_code == 0, cron.output
     line = [l for l in cron.output.splitlines() if l.startswith("0 2 * * *")][0]
-    assert "runner daily --wait 3600' >> " in line and "{" not in line
-    systemd = run_cli("schedule", "print", "--systemd")
+    assert "daily --wait 3600' " in line and "{" not in line
+    systemd = run_cli("schedule", "print", "--systemd", env={"WAREHOUSE_HOME": str(home)})
     assert "Persistent=true" in systemd.output and "OnCalendar=*-*-* 02:00:00" in systemd.output
     assert "{" not in systemd.output
     exec_start = [l for l in systemd.output.splitlines() if l.startswith("ExecStart=")][0]
-    loads = "set -a && . "
-    env_file = line.split(loads)[1].split(" ")[0]
-    assert env_file.endswith("daily.env") and f"{loads}{env_file} " in exec_start
+    command = line.split("* * * ", 1)[1]
+    words = shlex.split(command)
+    script = words[words.index("-c") + 1]
+    env_file, runner = words[words.index("-c") + 2:words.index("-c") + 4]
+    assert env_file == str(home / "daily.env")
+    # systemd reads the same file the same way ($$ is systemd's $).
+    assert script.replace("$", "$$").split(" daily")[0] in exec_start
+    assert f'"{env_file}"' in exec_start
     # Under cron's bare environment, the runner gets the secrets of the env file.
     env_path = Path(env_file)
     env_path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,18 +354,20 @@ def test_schedules_are_filled_in_and_read_the_same_env_file(run_cli, tmp_path):
     fake = tmp_path / "runner"
     fake.write_text(f"#!/bin/bash\nenv > {seen}\n")
     fake.chmod(0o755)
-    runner = line.split("exec ")[1].split(" ")[0]
-    command = line.split("* * * ", 1)[1].replace(runner, str(fake))
+    command = command.replace(runner, str(fake))
     subprocess.run(["env", "-i", "/bin/bash", "-c", command], check=True)
     env_path.unlink()
     assert "WAREHOUSE_PII_SALT=s3cret-salt" in seen.read_text().splitlines()
+    assert (home / "logs" / "daily.log").exists()
 
 
 def test_the_systemd_units_verify(run_cli, tmp_path):
     analyze = shutil.which("systemd-analyze")
     if not analyze:
         pytest.skip("systemd-analyze is not installed here")
-    printed = run_cli("schedule", "print", "--systemd").output
+    # Paths with a space and a % (a systemd specifier) stay one word each.
+    printed = run_cli("schedule", "print", "--systemd",
+                      env={"WAREHOUSE_HOME": str(tmp_path / "my home%1")}).output
     for part in printed.split("# --- /etc/systemd/system/")[1:]:
         name, text = part.split("\n", 1)
         (tmp_path / name).write_text(text)
@@ -437,3 +459,55 @@ def test_an_airflow_night_with_a_bad_file_is_recorded_builds_anyway_and_fails(
     # And the DAG run itself failed: not a green night.
     finished = [line for line in output.splitlines() if "DagRun Finished" in line]
     assert finished and "state=failed" in finished[-1], output[-3000:]
+
+
+@pytest.mark.parametrize(("env", "notify", "expected"), [
+    # Old code: the failed night's alert crashed with "unexpected OverflowError ... report
+    # it" (a deadline past what a thread can wait), so no alert went out.
+    ({"WAREHOUSE_ALERT_TIMEOUT": "inf"}, "http://127.0.0.1:9/hook", "WAREHOUSE_ALERT_TIMEOUT 'inf'"),
+    ({"WAREHOUSE_ALERT_TIMEOUT": "1e10"}, "http://127.0.0.1:9/hook", "WAREHOUSE_ALERT_TIMEOUT '1e10'"),
+    # Old code: 20 s, silently.
+    ({"WAREHOUSE_ALERT_TIMEOUT": "abc"}, "http://127.0.0.1:9/hook", "WAREHOUSE_ALERT_TIMEOUT 'abc'"),
+    # Old code: found only when a night failed, and the secret URL printed in the log.
+    ({}, "hooks.slack.com/services/T0/B0/SECRETTOKEN", "is not an http(s) URL"),
+])
+def test_bad_alert_settings_stop_the_night_before_it_starts(night, run_cli, env, notify,
+                                                            expected):
+    settings, folder = night
+    result = run_cli("daily", "--step", "start", "--run-id", "bad-alert-settings",
+                     "--notify", notify, env=env)
+    assert result.exit_code == 1
+    assert expected in result.stderr and "unexpected" not in result.stderr
+    assert "SECRETTOKEN" not in result.output + result.stderr
+    if query(settings, "select to_regclass('audit.job_runs') is not null")[0][0]:
+        assert query(settings, "select count(*) from audit.job_runs where run_id = %s",
+                     (nightly.run_uuid("bad-alert-settings"),)) == [(0,)]
+
+
+def test_a_night_backs_up_again_when_the_last_backup_failed_its_check(night, run_cli, tmp_path):
+    """Nothing changed since the last daily backup, but that backup failed verification
+    (or lost its manifest): the next night must take a new one (old code: 'nothing changed
+    since backup …' every night, while WarehouseBackupTooOld paged)."""
+    import json as _json
+
+    from runner.core import backup as backups
+
+    settings, folder = night
+    dest = tmp_path / "backups"
+
+    def backup_step(run_id):
+        for step in ("start", "backup"):
+            result = run_cli("daily", "--step", step, "--run-id", run_id, "--dest", str(dest),
+                             "--landing", str(folder / "landing"))
+            assert result.exit_code == 0, result.output
+        return dict(query(settings, "select step, backup_id from audit.job_runs "
+                                    "where run_id = %s", (nightly.run_uuid(run_id),)))["backup"]
+
+    first = backup_step("checked-backup-1")
+    assert backups.info(dest / first).status == "verified"
+    (dest / first / backups.VERIFICATION).write_text(_json.dumps(
+        {"ok": False, "problems": ["checksum mismatch"], "restore_test": True,
+         "verified_at": "2026-12-06T00:00:00+00:00"}))
+    second = backup_step("checked-backup-2")
+    assert second != first
+    assert backups.info(dest / second).status == "verified"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import socket
 import sys
 
@@ -205,5 +206,5 @@ def test_url_as_analyst_connects_with_its_own_password_file(database, made_roles
     finally:
         del os.environ["PGPASSFILE"]
     exports = run_cli("db", "env", "--as", "analyst").stdout
-    assert f"export PGUSER='{made_roles['analyst']}'" in exports
-    assert f"export PGPASSFILE='{pgpass}'" in exports
+    assert f"export PGUSER={shlex.quote(made_roles['analyst'])}" in exports
+    assert f"export PGPASSFILE={shlex.quote(str(pgpass))}" in exports

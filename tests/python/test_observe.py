@@ -241,3 +241,34 @@ def test_a_thin_day_makes_the_volume_anomaly_warn(project, warehouse_env, tmp_pa
     loader.load(settings, landing)
     assert builder.run_build(settings, [], freshness=False).build_returncode == 0
     assert latest("fct_orders") == [("warn",)]
+
+
+def test_the_alert_webhook_never_reaches_edr_command_line(warehouse_env, tmp_path, monkeypatch):
+    """`runner alerts` hands the webhook (a secret) to edr in its 0600 config file; old code
+    passed it as `--slack-webhook URL`, visible to every local user in the process list."""
+    from dataclasses import replace
+
+    import yaml
+
+    project = tmp_path / "project"
+    for package, name in (("elementary", "elementary"), ("dbt_utils", "dbt_utils")):
+        folder = project / "dbt_packages" / package
+        folder.mkdir(parents=True)
+        (folder / "dbt_project.yml").write_text(f"name: {name}\nversion: 0.0.1\n")
+    seen = tmp_path / "seen.json"
+    fake = tmp_path / "edr"
+    fake.write_text(
+        "#!/usr/bin/env python3\nimport json, os, sys\n"
+        "config = os.path.join(sys.argv[sys.argv.index('--config-dir') + 1], 'config.yml')\n"
+        f"json.dump({{'argv': sys.argv, 'config': open(config).read(), "
+        f"'mode': os.stat(config).st_mode & 0o777}}, open({str(seen)!r}, 'w'))\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(obs, "edr_executable", lambda: str(fake))
+    settings = replace(warehouse_env, project_dir=project, home=tmp_path / "home")
+    webhook = "https://hooks.slack.com/services/T0/B0/SECRET-token"
+    obs.monitor(settings, webhook, 2)
+    found = json.loads(seen.read_text())
+    assert not any("SECRET" in argument for argument in found["argv"]), found["argv"]
+    assert yaml.safe_load(found["config"])["slack"]["notification_webhook"] == webhook
+    assert found["mode"] == 0o600
+    assert found["argv"][1:5] == ["monitor", "--days-back", "2", "--group-by"]

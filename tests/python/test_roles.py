@@ -185,3 +185,66 @@ def test_an_analyst_who_changed_its_password_gets_a_clear_message(database, made
     assert "Run `runner db roles` to set it back" in result.output
     assert run_cli("db", "roles").exit_code == 0
     assert run_cli("db", "url", "--as", "analyst").exit_code == 0
+
+
+def test_the_hand_over_takes_only_what_the_runner_built(database, run_cli):
+    """`runner db roles` (and every command, before it switches to the transformer) hands
+    the superuser's warehouse objects to the transformer; never an extension's (old code:
+    pg_trgm's 31 functions and its schema, so the transformer could put functions of its
+    own where superusers look them up) nor another role's (old code: hr.salaries)."""
+    query(database, """
+        create schema extensions;
+        create extension pg_trgm schema extensions;
+        create role hr_admin_hand_over nologin;
+        create schema hr authorization hr_admin_hand_over;
+        create table hr.salaries (amount int);
+        alter table hr.salaries owner to hr_admin_hand_over;
+        create schema built_by_hand;
+        create table built_by_hand.t (x int);
+        create function built_by_hand.f() returns int language sql as 'select 1';""")
+    try:
+        result = run_cli("db", "roles")
+        assert result.exit_code == 0, result.output
+        assert dict(query(database, """
+            select nspname, pg_get_userbyid(nspowner) from pg_namespace
+            where nspname in ('extensions', 'hr', 'built_by_hand')""")) == {
+            "extensions": "postgres", "hr": "hr_admin_hand_over", "built_by_hand": "transformer"}
+        assert query(database, """
+            select distinct pg_get_userbyid(proowner) from pg_proc
+            where pronamespace = 'extensions'::regnamespace""") == [("postgres",)]
+        assert query(database, """
+            select schemaname, tableowner from pg_tables
+            where schemaname in ('hr', 'built_by_hand') order by 1""") == [
+            ("built_by_hand", "transformer"), ("hr", "hr_admin_hand_over")]
+        assert query(database, "select pg_get_userbyid(proowner) from pg_proc "
+                               "where oid = 'built_by_hand.f'::regproc") == [("transformer",)]
+    finally:
+        query(database, """
+            drop schema hr cascade;
+            drop role hr_admin_hand_over;
+            drop extension pg_trgm;
+            drop schema extensions cascade;
+            drop schema built_by_hand cascade;""")
+        (database.home / "roles.json").unlink(missing_ok=True)
+
+
+def test_a_renamed_transformer_hands_its_objects_to_the_new_one(database, made_roles,
+                                                                run_cli, monkeypatch):
+    """The hand-over takes only the runner's own objects, and a previous transformer's:
+    renaming WAREHOUSE_TRANSFORMER_USER must not strand the warehouse with the old login."""
+    old = made_roles["transformer"]
+    query(database.for_role("transformer"),
+          "create schema if not exists silver; create table silver.renamed_probe (x int)")
+    monkeypatch.setenv("WAREHOUSE_TRANSFORMER_USER", "transformer_renamed")
+    try:
+        result = run_cli("db", "roles")
+        assert result.exit_code == 0, result.output
+        assert query(database, "select tableowner from pg_tables "
+                               "where tablename = 'renamed_probe'") == [("transformer_renamed",)]
+    finally:
+        monkeypatch.delenv("WAREHOUSE_TRANSFORMER_USER")
+        assert run_cli("db", "roles").exit_code == 0  # back to the default name
+        assert query(database, "select tableowner from pg_tables "
+                               "where tablename = 'renamed_probe'") == [(old,)]
+        query(database, "drop table silver.renamed_probe; "
+                        "drop owned by transformer_renamed; drop role transformer_renamed")
