@@ -204,3 +204,48 @@ def test_a_file_loaded_after_its_date_was_built_is_applied(warehouse_env, tmp_pa
     assert builder.plan_batches(settings).pending == []
     assert len(query(settings, "select * from audit.snapshot_files")) == len(
         query(settings, "select * from bronze.load_log where status = 'loaded'"))
+
+
+def test_a_line_moved_to_another_order_leaves_its_old_order(warehouse_env, tmp_path):
+    """A newer version of a line that names a different order: the incremental gold equals a
+    full refresh of the same data, for the order the line left (and its day, store, month,
+    product and customer groups) as for the one it joined; an order left with no line goes."""
+    settings = empty_database(warehouse_env, "moved_lines")
+    landing = tmp_path / "landing"
+    state, *_ = built_sample(settings, landing)
+    day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+    # Orders on different days, stores and customers: a two-line order gives a line to
+    # another, a one-line order gives its only line away and is left empty.
+    orders = query(settings, """
+        select orders.order_id, count(*), min(lines.order_line_id)
+        from gold.fct_orders as orders
+        inner join gold.fct_order_lines as lines on orders.order_id = lines.order_id
+        where not orders.is_cancelled
+        group by orders.order_id, orders.order_date, orders.store_id, orders.customer_id
+        order by orders.order_date, orders.store_id, orders.customer_id""")
+    singles = [row for row in orders if row[1] == 1]
+    pairs = [row for row in orders if row[1] >= 2]
+    giver, emptied = pairs[0], singles[0]
+    taker, other_taker = orders[-1], orders[-2]
+    assert len({giver[0], emptied[0], taker[0], other_taker[0]}) == 4
+    moved = [(giver[2], taker[0]), (emptied[2], other_taker[0])]
+    rows = []
+    for line_id, new_order in moved:
+        product, quantity, price, discount = query(settings, """
+            select product_id, quantity, unit_price_amount, discount_amount
+            from silver.stg_erp__order_lines where order_line_id = %s""", (line_id,))[0]
+        rows.append(f"{line_id},{new_order},90,{product},{quantity},{price},{discount},"
+                    f"{day_one} 10:00:00")
+    write(landing / f"erp__order_lines__{day_one}.csv",
+          "order_line_id,order_id,line_number,product_id,quantity,unit_price,discount_amount,updated_at",
+          "\n".join(rows))
+    loader.load(settings, landing)
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    assert query(settings, "select count(*) from gold.fct_orders where order_id = %s",
+                 (emptied[0],)) == [(0,)]
+
+    tables = gold_tables(settings)
+    incremental = {table: checksum(settings, table, exclude=GOLD_LINEAGE) for table in tables}
+    assert builder.run_build(settings, ["--full-refresh"], freshness=False).build_returncode == 0
+    for table in tables:
+        assert checksum(settings, table, exclude=GOLD_LINEAGE) == incremental[table], table
