@@ -1,7 +1,7 @@
 {#-
     The customers with an order written since this per-customer model's last run: orders
     whose `source_load_order` is past the model's watermark, and the orders a changed line
-    left (groups_left_by_changed_lines over `line_versions` and `order_headers`), each
+    or order left (groups_left_by_changed_lines over `line_versions` and `order_headers`), each
     customer once (a model joins its orders to them). The model recomputes them; its
     pre-hook deletes their rows first.
 -#}
@@ -17,7 +17,7 @@
     Pre-hook of a per-customer incremental model: on an incremental run, delete the rows of
     customers_with_new_orders; the model then inserts again those who still have an order
     that was not cancelled. delete+insert alone replaces only the customers the model
-    selects, so a customer whose every order has since been cancelled (or lost its lines)
+    selects, so a customer whose every order has since been cancelled (or moved away)
     would keep their old row. Runs in the model's transaction, before its SQL (whose
     watermark was read before this).
 -#}

@@ -207,9 +207,10 @@ def test_a_file_loaded_after_its_date_was_built_is_applied(warehouse_env, tmp_pa
 
 
 def test_a_line_moved_to_another_order_leaves_its_old_order(warehouse_env, tmp_path):
-    """A newer version of a line that names a different order: the incremental gold equals a
-    full refresh of the same data, for the order the line left (and its day, store, month,
-    product and customer groups) as for the one it joined; an order left with no line goes."""
+    """A newer version of a line that names a different order, or of an order that names
+    another day, store and customer: the incremental gold equals a full refresh of the same
+    data, for the groups left (day, store, month, product, customer) as for the ones joined;
+    an order left with no line goes."""
     settings = empty_database(warehouse_env, "moved_lines")
     landing = tmp_path / "landing"
     state, *_ = built_sample(settings, landing)
@@ -226,8 +227,8 @@ def test_a_line_moved_to_another_order_leaves_its_old_order(warehouse_env, tmp_p
     singles = [row for row in orders if row[1] == 1]
     pairs = [row for row in orders if row[1] >= 2]
     giver, emptied = pairs[0], singles[0]
-    taker, other_taker = orders[-1], orders[-2]
-    assert len({giver[0], emptied[0], taker[0], other_taker[0]}) == 4
+    taker, other_taker, relocated = orders[-1], orders[-2], pairs[1]
+    assert len({giver[0], emptied[0], taker[0], other_taker[0], relocated[0]}) == 5
     moved = [(giver[2], taker[0]), (emptied[2], other_taker[0])]
     rows = []
     for line_id, new_order in moved:
@@ -239,6 +240,16 @@ def test_a_line_moved_to_another_order_leaves_its_old_order(warehouse_env, tmp_p
     write(landing / f"erp__order_lines__{day_one}.csv",
           "order_line_id,order_id,line_number,product_id,quantity,unit_price,discount_amount,updated_at",
           "\n".join(rows))
+    # Another two-line order moves to the earliest order's day, store and customer.
+    order_id, currency = query(settings, "select order_id, currency_code from "
+                               "silver.stg_erp__orders where order_id = %s", (relocated[0],))[0]
+    customer, store, ordered_at = query(settings, """
+        select customer_id, store_id, ordered_at at time zone 'UTC' from silver.stg_erp__orders
+        where order_id = %s""", (orders[0][0],))[0]
+    at = f"{ordered_at:%Y-%m-%d %H:%M:%S}"
+    write(landing / f"erp__orders__{day_one}.csv",
+          "order_id,customer_id,store_id,order_ts,status,currency,updated_at,promo_code",
+          f"{order_id},{customer},{store},{at},shipped,{currency},{day_one} 10:00:00,")
     loader.load(settings, landing)
     assert builder.run_build(settings, [], freshness=False).build_returncode == 0
     assert query(settings, "select count(*) from gold.fct_orders where order_id = %s",

@@ -14,7 +14,7 @@
                 {{ planner_hint('one_pass_sorted_aggregate') }}
             {% endif %}",
             "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
-                ref('stg_erp__orders'), 'order_id', 'orders.order_id',
+                ref('base_erp__orders'), 'order_id', 'orders.order_id',
                 'greatest(max(order_load_order), max(max_line_load_order))') }}",
         ]
     )
@@ -66,8 +66,8 @@ dim_stores as not materialized (
             'greatest(max(order_load_order), max(max_line_load_order))'
         ) }}
         union
-        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), 'orders', 'orders.order_id',
-            'greatest(max(order_load_order), max(max_line_load_order))') }}
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
+            'orders.order_id', 'greatest(max(order_load_order), max(max_line_load_order))') }}
         union
         select previous_run.order_id from {{ this }} as previous_run
         where

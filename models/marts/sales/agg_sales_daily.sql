@@ -8,7 +8,7 @@
         pre_hook=[
             "{% if not is_incremental() %}{{ planner_hint('sequential_reads') }}{% endif %}",
             "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
-                ref('stg_erp__orders'), '(order_date, store_id)',
+                ref('base_erp__orders'), '(order_date, store_id)',
                 'orders.order_date, orders.store_id', 'max(max_source_load_order)') }}",
         ]
     )
@@ -52,7 +52,7 @@ dim_stores as (
 
         union
 
-        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('stg_erp__orders'),
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_date, orders.store_id', 'max(max_source_load_order)') }}
 
     ),

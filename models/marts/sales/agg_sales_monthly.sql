@@ -6,7 +6,7 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
-                ref('stg_erp__orders'), '(sales_month, store_id)',
+                ref('base_erp__orders'), '(sales_month, store_id)',
                 'orders.order_month, orders.store_id', 'max(max_source_load_order)') }}",
         ]
     )
@@ -37,7 +37,7 @@ daily as not materialized (
 
         union
 
-        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('stg_erp__orders'),
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_month, orders.store_id', 'max(max_source_load_order)') }}
 
     ),

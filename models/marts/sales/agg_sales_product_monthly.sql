@@ -6,7 +6,7 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
-                ref('stg_erp__orders'), '(sales_month, product_id)',
+                ref('base_erp__orders'), '(sales_month, product_id)',
                 'orders.order_month, line_versions.product_id', 'max(max_source_load_order)') }}",
         ]
     )
@@ -64,7 +64,7 @@ latest_products as (
 
         union
 
-        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('stg_erp__orders'),
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_month, line_versions.product_id', 'max(max_source_load_order)') }}
 
     ),
