@@ -204,3 +204,59 @@ def test_a_file_loaded_after_its_date_was_built_is_applied(warehouse_env, tmp_pa
     assert builder.plan_batches(settings).pending == []
     assert len(query(settings, "select * from audit.snapshot_files")) == len(
         query(settings, "select * from bronze.load_log where status = 'loaded'"))
+
+
+def test_a_line_moved_to_another_order_leaves_its_old_order(warehouse_env, tmp_path):
+    """A newer version of a line that names a different order, or of an order that names
+    another day, store and customer: the incremental gold equals a full refresh of the same
+    data, for the groups left (day, store, month, product, customer) as for the ones joined;
+    an order left with no line goes."""
+    settings = empty_database(warehouse_env, "moved_lines")
+    landing = tmp_path / "landing"
+    state, *_ = built_sample(settings, landing)
+    day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
+    # Orders on different days, stores and customers: a two-line order gives a line to
+    # another, a one-line order gives its only line away and is left empty.
+    orders = query(settings, """
+        select orders.order_id, count(*), min(lines.order_line_id)
+        from gold.fct_orders as orders
+        inner join gold.fct_order_lines as lines on orders.order_id = lines.order_id
+        where not orders.is_cancelled
+        group by orders.order_id, orders.order_date, orders.store_id, orders.customer_id
+        order by orders.order_date, orders.store_id, orders.customer_id""")
+    singles = [row for row in orders if row[1] == 1]
+    pairs = [row for row in orders if row[1] >= 2]
+    giver, emptied = pairs[0], singles[0]
+    taker, other_taker, relocated = orders[-1], orders[-2], pairs[1]
+    assert len({giver[0], emptied[0], taker[0], other_taker[0], relocated[0]}) == 5
+    moved = [(giver[2], taker[0]), (emptied[2], other_taker[0])]
+    rows = []
+    for line_id, new_order in moved:
+        product, quantity, price, discount = query(settings, """
+            select product_id, quantity, unit_price_amount, discount_amount
+            from silver.stg_erp__order_lines where order_line_id = %s""", (line_id,))[0]
+        rows.append(f"{line_id},{new_order},90,{product},{quantity},{price},{discount},"
+                    f"{day_one} 10:00:00")
+    write(landing / f"erp__order_lines__{day_one}.csv",
+          "order_line_id,order_id,line_number,product_id,quantity,unit_price,discount_amount,updated_at",
+          "\n".join(rows))
+    # Another two-line order moves to the earliest order's day, store and customer.
+    order_id, currency = query(settings, "select order_id, currency_code from "
+                               "silver.stg_erp__orders where order_id = %s", (relocated[0],))[0]
+    customer, store, ordered_at = query(settings, """
+        select customer_id, store_id, ordered_at at time zone 'UTC' from silver.stg_erp__orders
+        where order_id = %s""", (orders[0][0],))[0]
+    at = f"{ordered_at:%Y-%m-%d %H:%M:%S}"
+    write(landing / f"erp__orders__{day_one}.csv",
+          "order_id,customer_id,store_id,order_ts,status,currency,updated_at,promo_code",
+          f"{order_id},{customer},{store},{at},shipped,{currency},{day_one} 10:00:00,")
+    loader.load(settings, landing)
+    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    assert query(settings, "select count(*) from gold.fct_orders where order_id = %s",
+                 (emptied[0],)) == [(0,)]
+
+    tables = gold_tables(settings)
+    incremental = {table: checksum(settings, table, exclude=GOLD_LINEAGE) for table in tables}
+    assert builder.run_build(settings, ["--full-refresh"], freshness=False).build_returncode == 0
+    for table in tables:
+        assert checksum(settings, table, exclude=GOLD_LINEAGE) == incremental[table], table

@@ -9,7 +9,14 @@
             {'columns': ['customer_key']},
             {'columns': ['source_load_order']},
         ],
-        pre_hook="{% if not is_incremental() %}{{ planner_hint('one_pass_sorted_aggregate') }}{% endif %}"
+        pre_hook=[
+            "{% if not is_incremental() %}
+                {{ planner_hint('one_pass_sorted_aggregate') }}
+            {% endif %}",
+            "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
+                ref('base_erp__orders'), 'order_id', 'orders.order_id',
+                'greatest(max(order_load_order), max(max_line_load_order))') }}",
+        ]
     )
 }}
 -- One row per order (with at least one accepted line) and its line totals, keyed like
@@ -45,8 +52,9 @@ dim_stores as not materialized (
 ),
 
 {% if is_incremental() %}
-    -- Orders to rebuild: new or changed orders, orders with new, changed or late lines, and
-    -- orders keyed to an unknown member ('-1') whose customer or store has since arrived.
+    -- Orders to rebuild: new or changed orders, orders with new, changed or late lines, orders
+    -- a changed line left (the pre-hook deleted them), and orders keyed to an unknown member
+    -- ('-1') whose customer or store has since arrived.
     changed_orders as (
 
         select order_id from orders
@@ -57,6 +65,9 @@ dim_stores as not materialized (
         where source_load_order > {{ previous_run_value(
             'greatest(max(order_load_order), max(max_line_load_order))'
         ) }}
+        union
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
+            'orders.order_id', 'greatest(max(order_load_order), max(max_line_load_order))') }}
         union
         select previous_run.order_id from {{ this }} as previous_run
         where

@@ -4,7 +4,8 @@
         unique_key='customer_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders')) }}"]
+        pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders'),
+            ref('base_erp__order_lines'), ref('base_erp__orders')) }}"]
     )
 }}
 -- One row per customer and month in which they placed an order that was not cancelled,
@@ -26,7 +27,8 @@ orders as not materialized (
 {% if is_incremental() %}
     changed_customers as (
 
-        {{ customers_with_new_orders('orders') }}
+        {{ customers_with_new_orders('orders', ref('base_erp__order_lines'),
+            ref('base_erp__orders')) }}
 
     ),
 

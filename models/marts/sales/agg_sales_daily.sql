@@ -5,7 +5,12 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['store_id']}],
-        pre_hook="{% if not is_incremental() %}{{ planner_hint('sequential_reads') }}{% endif %}"
+        pre_hook=[
+            "{% if not is_incremental() %}{{ planner_hint('sequential_reads') }}{% endif %}",
+            "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
+                ref('base_erp__orders'), '(order_date, store_id)',
+                'orders.order_date, orders.store_id', 'max(max_source_load_order)') }}",
+        ]
     )
 }}
 -- Daily sales by store (with its region and channel) and product category, as the store
@@ -44,6 +49,11 @@ dim_stores as (
             store_id
         from order_lines
         where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
+
+        union
+
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
+            'orders.order_date, orders.store_id', 'max(max_source_load_order)') }}
 
     ),
 

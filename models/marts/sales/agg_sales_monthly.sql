@@ -3,7 +3,12 @@
         materialized='incremental',
         unique_key=['sales_month', 'store_id'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
+                ref('base_erp__orders'), '(sales_month, store_id)',
+                'orders.order_month, orders.store_id', 'max(max_source_load_order)') }}",
+        ]
     )
 }}
 -- Monthly sales by store, region, channel and product category, rolled up from the
@@ -29,6 +34,11 @@ daily as not materialized (
             store_id
         from daily
         where max_source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
+
+        union
+
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
+            'orders.order_month, orders.store_id', 'max(max_source_load_order)') }}
 
     ),
 

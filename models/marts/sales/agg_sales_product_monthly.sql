@@ -3,7 +3,12 @@
         materialized='incremental',
         unique_key=['sales_month', 'product_id'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ delete_groups_left_by_changed_lines(ref('base_erp__order_lines'),
+                ref('base_erp__orders'), '(sales_month, product_id)',
+                'orders.order_month, line_versions.product_id', 'max(max_source_load_order)') }}",
+        ]
     )
 }}
 -- Monthly sales per product, named as the product is now: "top products" and product
@@ -56,6 +61,11 @@ latest_products as (
             on previous_run.product_id = latest_products.product_id
         where previous_run.product_name is distinct from latest_products.product_name
             or previous_run.product_category is distinct from latest_products.category
+
+        union
+
+        {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
+            'orders.order_month, line_versions.product_id', 'max(max_source_load_order)') }}
 
     ),
 

@@ -4,7 +4,8 @@
         unique_key='customer_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders')) }}"]
+        pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders'),
+            ref('base_erp__order_lines'), ref('base_erp__orders')) }}"]
     )
 }}
 -- Customer lifetime value: one row per customer who ever placed a (not cancelled) order.
@@ -51,7 +52,8 @@ customers_ever_in_crm as (
 {% if is_incremental() %}
     changed_customers as (
 
-        {{ customers_with_new_orders('orders') }}
+        {{ customers_with_new_orders('orders', ref('base_erp__order_lines'),
+            ref('base_erp__orders')) }}
         union
         -- A new current version, a deletion, or a first arrival in the CRM.
         select previous_run.customer_id

@@ -1,3 +1,10 @@
+-- Indexed by line and order too: the incremental marts find every version of a changed
+-- line and of its orders (macros/marts/groups_left_by_changed_lines.sql).
+{{ config(indexes=[
+    {'columns': ['_load_order'], 'unique': True},
+    {'columns': ['order_line_id']},
+    {'columns': ['order_id']},
+]) }}
 -- Order lines with their hard rules, including the two that look at other entities: the
 -- product and the order must arrive within var('order_lateness_days') of the line.
 -- Until that window closes a line without them is 'awaiting_*' and is re-checked on

@@ -1,3 +1,9 @@
+-- Indexed by order too: the incremental marts find every version of a changed order
+-- (macros/marts/groups_left_by_changed_lines.sql).
+{{ config(indexes=[
+    {'columns': ['_load_order'], 'unique': True},
+    {'columns': ['order_id']},
+]) }}
 with
 
 source as (
