@@ -4,6 +4,7 @@ job: the whole call has one deadline, and the caller gets the reason back and lo
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -111,6 +112,8 @@ def _send(request: urllib.request.Request, timeout: float, outcome: list) -> Non
         outcome.append(f"the webhook answered HTTP {error.code}")
     except (urllib.error.URLError, socket.timeout, OSError) as error:
         outcome.append(f"the webhook could not be reached ({getattr(error, 'reason', error)})")
+    except http.client.HTTPException as error:
+        outcome.append(f"the webhook's answer was not HTTP ({type(error).__name__})")
     else:
         outcome.append(None)
 

@@ -311,6 +311,27 @@ def test_a_webhook_that_trickles_its_answer_cannot_hold_the_night():
     assert outcome == ["the webhook did not answer within 3 s (WAREHOUSE_ALERT_TIMEOUT)"]
 
 
+def test_a_webhook_that_answers_garbage_is_said_at_once():
+    """A receiver whose answer is not HTTP is reported as such, at once, rather than as
+    silence until the deadline (the sender thread used to die on http.client's error)."""
+    import socketserver
+
+    class Garbage(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            self.request.sendall(b"H" * 100 + b"\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Garbage)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        outcome = alerts.post(f"http://127.0.0.1:{server.server_address[1]}/hook",
+                              {"status": "failed"}, deadline=30)
+    finally:
+        server.shutdown()
+    assert outcome == "the webhook's answer was not HTTP (BadStatusLine)"
+
+
 def test_slack_webhooks_get_slack_formatting():
     payload = {"job": "runner daily", "run_id": "0123456789", "status": "failed",
                "errors": ["build: dbt build exited 1"], "tests": [{"test": "unique_x", "rows": 3}],
