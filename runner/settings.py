@@ -162,13 +162,19 @@ def schema_prefix(env) -> str:
     return prefix
 
 
+def whole_number(variable: str, default: int, low: int, high: int, env=None) -> int:
+    """The environment variable ``variable`` as a whole number from ``low`` to ``high``
+    (``default`` when unset); anything else is an error naming it."""
+    value = (os.environ if env is None else env).get(variable, str(default))
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise WarehouseError(f"{variable} {value!r}: give a whole number from {low} to {high}.")
+    return int(value)
+
+
 def lock_timeout_seconds(env=None) -> int:
     """How long a step waits for a lock another session holds before it gives up with an
     error (WAREHOUSE_LOCK_TIMEOUT, seconds; default 60)."""
-    value = (os.environ if env is None else env).get("WAREHOUSE_LOCK_TIMEOUT", "60")
-    if not value.isdigit() or not 0 < int(value) <= 86400:
-        raise WarehouseError(f"WAREHOUSE_LOCK_TIMEOUT {value!r}: give whole seconds from 1 to 86400.")
-    return int(value)
+    return whole_number("WAREHOUSE_LOCK_TIMEOUT", 60, 1, 86400, env)
 
 
 def output_file(path: Path, what: str) -> Path:

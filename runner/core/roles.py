@@ -18,7 +18,7 @@ from psycopg2 import sql
 
 from runner.core import embedded, names
 from runner.errors import WarehouseError
-from runner.settings import Settings, lock_timeout_seconds
+from runner.settings import Settings, lock_timeout_seconds, whole_number
 
 
 @dataclass
@@ -233,18 +233,11 @@ def as_transformer(settings: Settings) -> Settings:
     return switched
 
 
-def _whole_number(variable: str, default: int, low: int, high: int) -> int:
-    value = os.environ.get(variable, str(default))
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise WarehouseError(f"{variable} {value!r}: give a whole number from {low} to {high}.")
-    return int(value)
-
-
 def analyst_defaults(settings: Settings) -> dict[str, str]:
     """The analyst login's session defaults: reads only, queries and idle transactions
     that end, gold first on the search path. Defaults guard against accidents (a session
     may change them); privileges are what keep the analyst to gold."""
-    seconds = _whole_number("WAREHOUSE_ANALYST_STATEMENT_TIMEOUT", 300, 1, 86400)
+    seconds = whole_number("WAREHOUSE_ANALYST_STATEMENT_TIMEOUT", 300, 1, 86400)
     return {
         "default_transaction_read_only": "on",
         "statement_timeout": f"{seconds}s",
@@ -274,7 +267,7 @@ def _retire(cur, kind: str, old: str, chosen: dict[str, str], database) -> None:
 def ensure_roles(settings: Settings) -> list[Role]:
     chosen = _names()
     defaults = analyst_defaults(settings)
-    connection_limit = _whole_number("WAREHOUSE_ANALYST_CONNECTION_LIMIT", 20, 1, 1000)
+    connection_limit = whole_number("WAREHOUSE_ANALYST_CONNECTION_LIMIT", 20, 1, 1000)
     lock_timeout = lock_timeout_seconds()
     path = settings.home / "roles.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
