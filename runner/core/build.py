@@ -1,5 +1,5 @@
-"""`runner build`: freshness, the snapshot replay of new batches, then `dbt build`, in one
-dbt session (see runner/core/session.py)."""
+"""`runner build`: freshness, then `dbt build` with the snapshot replay of new batches as one
+of its nodes, in one dbt session (see runner/core/session.py)."""
 
 from __future__ import annotations
 
@@ -21,21 +21,16 @@ from runner.errors import WarehouseError
 from runner.settings import Settings
 
 
-# The seeds and models the snapshots read: the replay builds them first (session.py).
-SNAPSHOT_INPUTS = ["+resource_type:snapshot,resource_type:model",
-                   "+resource_type:snapshot,resource_type:seed"]
-
-
 @dataclass
 class BuildOutcome:
     freshness_ok: bool
     replayed: list[str]
     build_returncode: int
-    # Seconds spent replaying the batches into the snapshots, building their inputs first.
+    # Seconds the build's replay node spent applying the batches to the snapshots.
     replay_s: float = 0.0
     # Batches that arrived after newer ones: the history was re-derived, gold rebuilt.
     late: list[str] = field(default_factory=list)
-    # Per dbt invocation (freshness, inputs, build): seconds, and of them Elementary's hooks.
+    # Per dbt invocation (freshness, build): seconds, and of them Elementary's hooks.
     invocations: dict = field(default_factory=dict)
 
 
@@ -178,18 +173,12 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     excluded = []
     user_selected = _given(build_args, "-s", "--select", "--exclude", "--selector",
                            "-m", "--models")
-    # When it replays batches, the session first builds the snapshots' inputs (seeds and
-    # base models) under the same lock; built again in the build they would find nothing
-    # new. A selection of the user's own is left as given.
-    skip_snapshot_inputs = bool(batches) and not user_selected
     if not user_selected:
         if batches or applied_before:
-            # The replay applies every loaded batch before the build, so dbt's snapshot
-            # step would find nothing new, after comparing every current version with its
-            # source.
+            # The replay (the build's int_snapshot_replay node) applies every loaded batch,
+            # so dbt's snapshot step would find nothing new, after comparing every current
+            # version with its source.
             excluded.append("resource_type:snapshot")
-        if skip_snapshot_inputs:
-            excluded.extend(SNAPSHOT_INPUTS)
         if observing:
             # Elementary's own models only create the tables its hooks fill; `runner
             # observe install` builds them once, and rebuilding them in every build costs
@@ -213,10 +202,13 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
             "late": late, "verbose": verbose,
-            "snapshot_inputs": SNAPSHOT_INPUTS,
-            # Left out of the build, the inputs get a full refresh in the replay instead.
-            "full_refresh": skip_snapshot_inputs and _given(build_args, "--full-refresh"),
+            # A selection of the user's own may leave the replay out: it runs first then.
+            "replay_first": user_selected and bool(batches),
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
+            # What the build's replay node applies (macros/snapshots/snapshot_replay_materialization.sql).
+            "build_vars_args": (_with_var(vars_args, "snapshot_replay", {
+                "batches": batches, "audit_schema": audit_schema, "rebuild": bool(late)})
+                if batches else vars_args),
             # Elementary uploads the project's artifacts after every invocation; the build
             # at the end uploads them, so freshness and the replay's inputs skip it.
             "early_vars_args": (_with_var(vars_args, "disable_dbt_artifacts_autoupload", True)

@@ -26,6 +26,8 @@ def layer_of(resource_type: str, unique_id: str, path: str) -> str:
         return "tests"
     if resource_type == "snapshot":
         return "snapshots"
+    if unique_id == "model.warehouse.int_snapshot_replay":
+        return "replay"  # its own line, printed by the session
     if unique_id.split(".")[1] != "warehouse":
         return "observability"
     return "gold" if path.startswith("marts/") else "silver"

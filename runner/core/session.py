@@ -1,19 +1,19 @@
-"""One dbt session for `runner build`: freshness, the snapshot replay, then the build.
+"""One dbt session for `runner build`: freshness, then the build, which replays new batches.
 
 A dbt snapshot records the state it sees when it runs. When several batches arrive
 between two builds, snapshotting once would merge their changes into one version. So
-`runner build` first replays every batch not yet snapshotted, in one set-based pass
+`runner build` replays every batch not yet snapshotted, in one set-based pass
 (macros/snapshots/replay_snapshots.sql) that asks each batch only for the keys it brought
-rows for; each batch's clock is the end of its day, as the build's own snapshot step would
-use (macros/snapshots/snapshot_get_time.sql). The history is the same however the batches
+rows for, as the build's node int_snapshot_replay (so the order models build meanwhile);
+each batch's clock is the end of its day, as the build's own snapshot step would use
+(macros/snapshots/snapshot_get_time.sql). The history is the same however the batches
 arrived. The build then leaves the snapshot nodes out when the runner says they are
 current (`build_args`): run again, dbt's snapshot would find nothing new, after comparing
 every current version with its source (the longest step of a daily build at scale 5).
 
 Runs as ``python -m runner.core.session SPEC.json``: dbt runs in-process, the project is
-parsed once and every step reuses that manifest, so freshness, the replay and
-the build do not each pay dbt's start-up and parse. The runner itself stays isolated
-from dbt. The outcome is written back to the spec's ``result_path``.
+parsed once and every step reuses that manifest, so freshness and the build do not each
+pay dbt's start-up and parse. The runner itself stays isolated from dbt. The outcome is written back to the spec's ``result_path``.
 """
 
 from __future__ import annotations
@@ -60,37 +60,27 @@ def _freshness_line(result, seconds: float) -> None:
     phase("freshness", detail, seconds)
 
 
-def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> bool:
-    audit_schema, batches = spec["audit_schema"], spec["batches"]
-    # Seeds and the base models the snapshots read (their tests run in the build, which
-    # leaves these nodes out).
-    started = time.perf_counter()
-    parents = runner.invoke(
-        ["build", "--select", *spec["snapshot_inputs"], "--resource-type", "model",
-         "--resource-type", "seed", *(["--full-refresh"] if spec["full_refresh"] else []),
-         *common, "--quiet"]
-    )
-    _timed("inputs", outcome, parents)
-    if not parents.success:
-        print("could not build the snapshots' inputs (seeds and base models)", file=sys.stderr)
-        return False
-    # One transaction: the snapshots and the record of the batches they now include.
-    replayed = runner.invoke([
-        "run-operation", "replay_snapshots",
-        "--args", json.dumps({"batches": batches, "audit_schema": audit_schema,
-                              "rebuild": bool(spec["late"])}), *common,
-    ])
-    if not replayed.success:
-        print("replaying the batches into the snapshots failed", file=sys.stderr)
-        return False
+REPLAY_NODE = "model.warehouse.int_snapshot_replay"
+
+
+def _replay_line(spec: dict, build, outcome: dict) -> None:
+    """The snapshots line, from the replay node of the build (int_snapshot_replay)."""
+    results = getattr(build.result, "results", None) or []
+    node = next((r for r in results if r.node.unique_id == REPLAY_NODE), None)
+    outcome["replay_ok"] = node is not None and str(node.status) == "success"
+    outcome["replay_s"] = node.execution_time if node is not None else 0.0
+    if not outcome["replay_ok"]:
+        print("replaying the batches into the snapshots failed"
+              + ("" if node is not None else " (the replay did not run)"), file=sys.stderr)
+        return
+    batches = spec["batches"]
     span = batches[0] if len(batches) == 1 else f"{batches[0]} to {batches[-1]}"
     detail = f"{len(batches)} batch(es) applied ({span})"
     if spec["late"]:
         detail += (f"; late batch(es) {', '.join(spec['late'])} got files after newer or the "
                    "same batches were applied, so the history was re-derived from every batch "
                    "and gold is rebuilt in full")
-    phase("snapshots", detail, time.perf_counter() - started)
-    return True
+    phase("snapshots", detail, outcome["replay_s"])
 
 
 def main(spec_path: str) -> int:
@@ -123,19 +113,25 @@ def main(spec_path: str) -> int:
         _timed("freshness", outcome, freshness)
         outcome["freshness_ok"] = freshness.success
         _freshness_line(freshness, time.perf_counter() - started)
-    if spec["batches"]:
-        started = time.perf_counter()
-        outcome["replay_ok"] = _replay(runner, spec, [*spec["early_vars_args"], *common], outcome)
-        outcome["replay_s"] = time.perf_counter() - started
+    shown = progress.errors_shown
+    if spec["replay_first"]:
+        # It and its inputs, seeds included; their tests run in the user's selection.
+        replayed = runner.invoke(["build", "--select", "+int_snapshot_replay",
+                                  "--resource-type", "model", "--resource-type", "seed",
+                                  *spec["build_vars_args"], *common, "--quiet"])
+        _replay_line(spec, replayed, outcome)
         if not outcome["replay_ok"]:
             return finish(1)
-    shown = progress.errors_shown
-    build = runner.invoke(["build", *spec["build_args"], *vars_args, *common])
+    # The same vars, and what to replay (int_snapshot_replay): the parsed project stays valid.
+    build_vars = spec["vars_args"] if spec["replay_first"] else spec["build_vars_args"]
+    build = runner.invoke(["build", *spec["build_args"], *build_vars, *common])
     outcome["build_returncode"] = 0 if build.success else (2 if build.exception else 1)
     if build.exception and progress.errors_shown == shown:  # else its message is shown already
         print(f"dbt stopped: {build.exception}", file=sys.stderr, flush=True)
     if build.result is not None:
         _timed("build", outcome, build)
+        if spec["batches"] and not spec["replay_first"]:
+            _replay_line(spec, build, outcome)
     print_layers(progress.layers())
     return finish(outcome["build_returncode"])
 

@@ -428,8 +428,8 @@ def test_late_source_fails_runner_build(built, run_cli, monkeypatch):
 # Last in the module: these two add a batch to `daily` and to `once`.
 def test_full_refresh_with_a_pending_batch_rebuilds_the_snapshot_inputs(
         built, landing, tmp_path):
-    """The replay builds the snapshots' inputs before `dbt build`, which then leaves them
-    out: with --full-refresh they are rebuilt from scratch there, like every other model."""
+    """The snapshots' inputs are built in the same `dbt build` as the replay node that reads
+    them: with --full-refresh they are rebuilt from scratch, like every other model."""
     _, daily, _ = built
     full, _, _ = landing
     extra = tmp_path / "landing"
