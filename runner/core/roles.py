@@ -88,6 +88,22 @@ def _refuse_privileged(cur, chosen: dict[str, str]) -> None:
         )
 
 
+def _require_superuser(cur, settings: Settings, chosen: dict[str, str]) -> None:
+    """Only a superuser can do all of it: with `createrole` alone, PostgreSQL 16+ creates
+    the logins and then refuses to grant pg_read_all_data, and nobody but a member of the
+    transformer can hand it the warehouse."""
+    cur.execute("select rolsuper from pg_roles where rolname = current_user")
+    if not cur.fetchone()[0]:
+        raise WarehouseError(
+            f"`runner db roles` needs a superuser, and {settings.user} is not one: it creates "
+            f"logins, grants {chosen['backup']} pg_read_all_data and hands the warehouse to "
+            f"{chosen['transformer']} (`createrole` is not enough). Nothing was changed. Run it "
+            f"once as a superuser (WAREHOUSE_DSN=postgresql://postgres@{settings.host}:"
+            f"{settings.port}/{settings.dbname} runner db roles); afterwards the runner loads "
+            f"and builds as {chosen['transformer']}, whichever login WAREHOUSE_DSN names."
+        )
+
+
 def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
     variable = f"WAREHOUSE_{kind.upper()}_PASSWORD"
     if os.environ.get(variable):
@@ -275,11 +291,12 @@ def ensure_roles(settings: Settings) -> list[Role]:
                 for kind, name in stored.get("names", {}).items() if kind in VARIABLES}
     created = []
     conn = embedded.connect(settings)
-    conn.autocommit = True
     try:
-        with conn.cursor() as cur:
+        # One transaction: a refusal or error half-way leaves no role half-made.
+        with conn, conn.cursor() as cur:
             # The superuser resolves no name through a schema another role can create in.
             cur.execute("set search_path = pg_catalog, pg_temp")
+            _require_superuser(cur, settings, chosen)
             _refuse_privileged(cur, chosen)
 
             def upsert(name: str, password: str | None, options: str) -> None:
@@ -339,7 +356,7 @@ def ensure_roles(settings: Settings) -> list[Role]:
         if kind == "transformer" and name != chosen["transformer"]))
     stored["names"] = chosen
     # The databases the roles were granted and handed: the runner switches to them there only.
-    stored["databases"] = sorted({*stored.get("databases", []), settings.dbname})
+    stored["databases"] = sorted({*stored.get("databases", []), settings.roles_key})
     settings.home.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
