@@ -113,11 +113,22 @@ def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
     return stored[kind], str(settings.home / "roles.json")
 
 
-def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = ()) -> int:
+def warehouse_schemas(settings: Settings) -> list[str]:
+    """The schemas the runner and dbt write, by name (the target's, and the lock tables')."""
+    return [*(settings.layer_schema(layer) for layer in (
+        "bronze", "silver", "gold", "snapshots", "audit", "test_failures", "elementary")),
+        "runner_locks"]
+
+
+def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = (),
+              warehouse: list[str] | tuple[str, ...] = ()) -> int:
     """Make ``transformer`` the owner of the schemas and objects this login built (the
-    superuser's plain `dbt`, say) or a ``previous`` transformer login owned, so the role
-    that builds can rebuild them. Returns how many objects changed owner."""
+    superuser's plain `dbt`, say) or a ``previous`` transformer login owned, and of the
+    ``warehouse`` schemas and what is in them whoever made it (an `etl` login's first
+    load), so the role that builds can rebuild them. Returns how many objects changed
+    owner."""
     owner = sql.Identifier(transformer)
+    taken = {"previous": list(previous), "warehouse": list(warehouse)}
     changed = 0
     try:
         with embedded.cursor(settings) as cur:
@@ -132,10 +143,12 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                 select nspname from pg_namespace
                 where nspname !~ '^pg_' and nspname not in ('information_schema', 'public')
                     and (nspowner = current_user::regrole
-                        or pg_get_userbyid(nspowner) = any(%(previous)s))
+                        or pg_get_userbyid(nspowner) = any(%(previous)s)
+                        or nspname = any(%(warehouse)s))
+                    and nspowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_extension where extnamespace = pg_namespace.oid)
-                """, {"previous": list(previous)})
+                """, {**taken, "transformer": transformer})
             for (schema,) in cur.fetchall():
                 cur.execute(sql.SQL("alter schema {} owner to {}").format(
                     sql.Identifier(schema), owner))
@@ -152,7 +165,9 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                     and namespace.nspname !~ '^pg_'
                     and namespace.nspname not in ('information_schema', 'public')
                     and (class.relowner = current_user::regrole
-                        or pg_get_userbyid(class.relowner) = any(%(previous)s))
+                        or pg_get_userbyid(class.relowner) = any(%(previous)s)
+                        or namespace.nspname = any(%(warehouse)s))
+                    and class.relowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_depend
                         where pg_depend.objid = class.oid and pg_depend.deptype in ('a', 'i')
@@ -161,7 +176,7 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                         select from pg_depend
                         where pg_depend.classid = 'pg_class'::regclass
                             and pg_depend.objid = class.oid and pg_depend.deptype = 'e')
-                """, {"previous": list(previous)})
+                """, {**taken, "transformer": transformer})
             for schema, name, kind in cur.fetchall():
                 cur.execute(sql.SQL("alter {} {}.{} owner to {}").format(
                     sql.SQL(kind), sql.Identifier(schema), sql.Identifier(name), owner))
@@ -175,17 +190,26 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                 where namespace.nspname !~ '^pg_'
                     and namespace.nspname not in ('information_schema', 'public')
                     and (proc.proowner = current_user::regrole
-                        or pg_get_userbyid(proc.proowner) = any(%(previous)s))
+                        or pg_get_userbyid(proc.proowner) = any(%(previous)s)
+                        or namespace.nspname = any(%(warehouse)s))
+                    and proc.proowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_depend
                         where pg_depend.classid = 'pg_proc'::regclass
                             and pg_depend.objid = proc.oid and pg_depend.deptype = 'e')
-                """, {"previous": list(previous)})
+                """, {**taken, "transformer": transformer})
             for schema, name, arguments in cur.fetchall():
                 # The argument list is the catalog's own rendering of the signature.
                 cur.execute(sql.SQL("alter routine {}.{}({}) owner to {}").format(
                     sql.Identifier(schema), sql.Identifier(name), sql.SQL(arguments), owner))
                 changed += 1
+    except psycopg2.errors.InsufficientPrivilege:
+        raise WarehouseError(
+            f"{settings.user} owns some of the warehouse's objects but may not hand them to "
+            f"{transformer}, which builds the warehouse since `runner db roles`. Run `runner db "
+            f"roles` again as a superuser: it hands over what is in the warehouse's schemas, "
+            f"whoever made it."
+        ) from None
     except psycopg2.errors.LockNotAvailable:
         raise WarehouseError(
             f"waited {lock_timeout_seconds()} s to hand the warehouse's tables to "
@@ -353,7 +377,7 @@ def ensure_roles(settings: Settings) -> list[Role]:
     # A renamed transformer's objects go to the new one (only the runner's own are taken).
     hand_over(settings, chosen["transformer"], tuple(
         name for kind, name in previous.items()
-        if kind == "transformer" and name != chosen["transformer"]))
+        if kind == "transformer" and name != chosen["transformer"]), warehouse_schemas(settings))
     stored["names"] = chosen
     # The databases the roles were granted and handed: the runner switches to them there only.
     stored["databases"] = sorted({*stored.get("databases", []), settings.roles_key})
