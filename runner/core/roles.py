@@ -148,6 +148,11 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                     and nspowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_extension where extnamespace = pg_namespace.oid)
+                    -- Nor a schema an extension made (Citus's citus and citus_internal).
+                    and not exists (
+                        select from pg_depend
+                        where pg_depend.classid = 'pg_namespace'::regclass
+                            and pg_depend.objid = pg_namespace.oid and pg_depend.deptype = 'e')
                 """, {**taken, "transformer": transformer})
             for (schema,) in cur.fetchall():
                 cur.execute(sql.SQL("alter schema {} owner to {}").format(
