@@ -54,6 +54,8 @@ def roles_on(server) -> list[str]:
 
 
 def test_db_roles_needs_a_superuser_and_changes_nothing_without_one(server, run_cli):
+    # etl's own schema elsewhere stays etl's (and does not stop etl's commands later).
+    query(load_settings(server["etl"]), "create schema etl_scratch")
     loaded = run_cli("load", "--landing", server["landing"], env=server["etl"])
     assert loaded.exit_code == 0, loaded.output + loaded.stderr
     for createrole in (False, True):
@@ -88,3 +90,5 @@ def test_after_db_roles_every_build_leaves_one_owner(server, run_cli):
     assert warehouse_owners(load_settings(server["superuser"])) == {"transformer"}
     assert query(load_settings(server["superuser"]),
                  "select count(*) > 0 from gold.fct_order_lines") == [(True,)]
+    assert query(load_settings(server["superuser"]), "select pg_get_userbyid(nspowner) "
+                 "from pg_namespace where nspname = 'etl_scratch'") == [("etl",)]
