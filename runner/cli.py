@@ -50,11 +50,11 @@ def _missing_privilege(error) -> str:
     refused = str(error).strip().splitlines()[0]
     return (
         f"the database refused the login {user}: {refused}. On a server the runner does not "
-        f"manage, a superuser grants the login what it needs once: `grant create on database "
-        f"{database} to {user}` (it then creates and owns the warehouse schemas; `runner db "
-        "roles` also needs `alter role ... createrole`, or a superuser to run it); on Citus "
-        "create the login after adding the worker nodes (Citus then creates it on each "
-        "of them). docs/scaling-out.md, \"The etl login\", lists each step."
+        f"manage, a superuser grants the login what it needs once (`grant create on database "
+        f"{database} to {user}`) and runs `runner db roles` once, after which the runner "
+        "works as the transformer; on Citus create the login after adding the worker nodes "
+        "(Citus then creates it on each of them). docs/scaling-out.md, \"The etl login and "
+        "the roles\", lists each step."
     )
 
 

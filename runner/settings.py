@@ -120,20 +120,24 @@ class Settings:
     def with_database(self, dbname: str) -> "Settings":
         return replace(self, dbname=dbname)
 
+    @property
+    def roles_key(self) -> str:
+        """How roles.json names this database: its name on the embedded server, host, port
+        and name on any other (one WAREHOUSE_HOME may serve several servers)."""
+        return self.dbname if self.embedded else f"{self.host}:{self.port}/{self.dbname}"
+
     def for_role(self, kind: str) -> "Settings":
         """The same server as the least-privileged login `runner db roles` made for ``kind``
-        (transformer: load and build; backup: backups), when there is one for this
-        database; else these settings. Only for the embedded server: an external one's
-        user is the user's choice."""
-        if not self.embedded:
-            return self
+        (transformer: load and build; backup: backups), when it made one for this database
+        (on the embedded server or any other); else these settings. So whichever login
+        WAREHOUSE_DSN names, the transformer owns and builds the warehouse once it exists."""
         try:
             stored = json.loads((self.home / ROLES_FILE).read_text())
         except (OSError, ValueError):
             return self
         name = stored.get("names", {}).get(kind)
         password = os.environ.get(f"WAREHOUSE_{kind.upper()}_PASSWORD") or stored.get(kind)
-        if not name or not password or self.dbname not in stored.get("databases", []):
+        if not name or not password or self.roles_key not in stored.get("databases", []):
             return self
         return replace(self, user=name, password=password)
 

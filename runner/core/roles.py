@@ -88,6 +88,22 @@ def _refuse_privileged(cur, chosen: dict[str, str]) -> None:
         )
 
 
+def _require_superuser(cur, settings: Settings, chosen: dict[str, str]) -> None:
+    """Only a superuser can do all of it: with `createrole` alone, PostgreSQL 16+ creates
+    the logins and then refuses to grant pg_read_all_data, and nobody but a member of the
+    transformer can hand it the warehouse."""
+    cur.execute("select rolsuper from pg_roles where rolname = current_user")
+    if not cur.fetchone()[0]:
+        raise WarehouseError(
+            f"`runner db roles` needs a superuser, and {settings.user} is not one: it creates "
+            f"logins, grants {chosen['backup']} pg_read_all_data and hands the warehouse to "
+            f"{chosen['transformer']} (`createrole` is not enough). Nothing was changed. Run it "
+            f"once as a superuser (WAREHOUSE_DSN=postgresql://postgres@{settings.host}:"
+            f"{settings.port}/{settings.dbname} runner db roles); afterwards the runner loads "
+            f"and builds as {chosen['transformer']}, whichever login WAREHOUSE_DSN names."
+        )
+
+
 def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
     variable = f"WAREHOUSE_{kind.upper()}_PASSWORD"
     if os.environ.get(variable):
@@ -97,15 +113,32 @@ def _password(settings: Settings, kind: str, stored: dict) -> tuple[str, str]:
     return stored[kind], str(settings.home / "roles.json")
 
 
-def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = ()) -> int:
+def warehouse_schemas(settings: Settings) -> list[str]:
+    """The schemas the runner and dbt write, by name (the target's, and the lock tables')."""
+    return [*(settings.layer_schema(layer) for layer in (
+        "bronze", "silver", "gold", "snapshots", "audit", "test_failures", "elementary")),
+        "runner_locks"]
+
+
+def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = (),
+              warehouse: list[str] | tuple[str, ...] = ()) -> int:
     """Make ``transformer`` the owner of the schemas and objects this login built (the
-    superuser's plain `dbt`, say) or a ``previous`` transformer login owned, so the role
-    that builds can rebuild them. Returns how many objects changed owner."""
+    superuser's plain `dbt`, say) or a ``previous`` transformer login owned, and of the
+    ``warehouse`` schemas and what is in them whoever made it (an `etl` login's first
+    load), so the role that builds can rebuild them. Returns how many objects changed
+    owner."""
     owner = sql.Identifier(transformer)
+    taken = {"previous": list(previous), "warehouse": list(warehouse)}
     changed = 0
     try:
         with embedded.cursor(settings) as cur:
             cur.execute("set search_path = pg_catalog, pg_temp")
+            # A login that may not act as the transformer (an `etl` login on an external
+            # server) cannot give it anything; `db roles` took the warehouse from it.
+            cur.execute("select rolsuper or pg_has_role(%s, 'member') from pg_roles "
+                        "where rolname = current_user", (transformer,))
+            if not cur.fetchone()[0]:
+                return 0
             # Changing an owner locks the object: an analyst's open transaction on a gold
             # table must not stop every command here.
             cur.execute("set lock_timeout = %s", (f"{lock_timeout_seconds()}s",))
@@ -116,10 +149,17 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                 select nspname from pg_namespace
                 where nspname !~ '^pg_' and nspname not in ('information_schema', 'public')
                     and (nspowner = current_user::regrole
-                        or pg_get_userbyid(nspowner) = any(%(previous)s))
+                        or pg_get_userbyid(nspowner) = any(%(previous)s)
+                        or nspname = any(%(warehouse)s))
+                    and nspowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_extension where extnamespace = pg_namespace.oid)
-                """, {"previous": list(previous)})
+                    -- Nor a schema an extension made (Citus's citus and citus_internal).
+                    and not exists (
+                        select from pg_depend
+                        where pg_depend.classid = 'pg_namespace'::regclass
+                            and pg_depend.objid = pg_namespace.oid and pg_depend.deptype = 'e')
+                """, {**taken, "transformer": transformer})
             for (schema,) in cur.fetchall():
                 cur.execute(sql.SQL("alter schema {} owner to {}").format(
                     sql.Identifier(schema), owner))
@@ -136,7 +176,9 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                     and namespace.nspname !~ '^pg_'
                     and namespace.nspname not in ('information_schema', 'public')
                     and (class.relowner = current_user::regrole
-                        or pg_get_userbyid(class.relowner) = any(%(previous)s))
+                        or pg_get_userbyid(class.relowner) = any(%(previous)s)
+                        or namespace.nspname = any(%(warehouse)s))
+                    and class.relowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_depend
                         where pg_depend.objid = class.oid and pg_depend.deptype in ('a', 'i')
@@ -145,7 +187,7 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                         select from pg_depend
                         where pg_depend.classid = 'pg_class'::regclass
                             and pg_depend.objid = class.oid and pg_depend.deptype = 'e')
-                """, {"previous": list(previous)})
+                """, {**taken, "transformer": transformer})
             for schema, name, kind in cur.fetchall():
                 cur.execute(sql.SQL("alter {} {}.{} owner to {}").format(
                     sql.SQL(kind), sql.Identifier(schema), sql.Identifier(name), owner))
@@ -159,12 +201,14 @@ def hand_over(settings: Settings, transformer: str, previous: tuple[str, ...] = 
                 where namespace.nspname !~ '^pg_'
                     and namespace.nspname not in ('information_schema', 'public')
                     and (proc.proowner = current_user::regrole
-                        or pg_get_userbyid(proc.proowner) = any(%(previous)s))
+                        or pg_get_userbyid(proc.proowner) = any(%(previous)s)
+                        or namespace.nspname = any(%(warehouse)s))
+                    and proc.proowner <> %(transformer)s::regrole
                     and not exists (
                         select from pg_depend
                         where pg_depend.classid = 'pg_proc'::regclass
                             and pg_depend.objid = proc.oid and pg_depend.deptype = 'e')
-                """, {"previous": list(previous)})
+                """, {**taken, "transformer": transformer})
             for schema, name, arguments in cur.fetchall():
                 # The argument list is the catalog's own rendering of the signature.
                 cur.execute(sql.SQL("alter routine {}.{}({}) owner to {}").format(
@@ -275,11 +319,12 @@ def ensure_roles(settings: Settings) -> list[Role]:
                 for kind, name in stored.get("names", {}).items() if kind in VARIABLES}
     created = []
     conn = embedded.connect(settings)
-    conn.autocommit = True
     try:
-        with conn.cursor() as cur:
+        # One transaction: a refusal or error half-way leaves no role half-made.
+        with conn, conn.cursor() as cur:
             # The superuser resolves no name through a schema another role can create in.
             cur.execute("set search_path = pg_catalog, pg_temp")
+            _require_superuser(cur, settings, chosen)
             _refuse_privileged(cur, chosen)
 
             def upsert(name: str, password: str | None, options: str) -> None:
@@ -336,10 +381,10 @@ def ensure_roles(settings: Settings) -> list[Role]:
     # A renamed transformer's objects go to the new one (only the runner's own are taken).
     hand_over(settings, chosen["transformer"], tuple(
         name for kind, name in previous.items()
-        if kind == "transformer" and name != chosen["transformer"]))
+        if kind == "transformer" and name != chosen["transformer"]), warehouse_schemas(settings))
     stored["names"] = chosen
     # The databases the roles were granted and handed: the runner switches to them there only.
-    stored["databases"] = sorted({*stored.get("databases", []), settings.dbname})
+    stored["databases"] = sorted({*stored.get("databases", []), settings.roles_key})
     settings.home.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

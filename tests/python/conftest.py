@@ -8,6 +8,9 @@ is never touched.
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from runner.core import embedded
 from runner.settings import load_settings
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+PG15 = Path("/usr/lib/postgresql/15/bin")
 EXTERNAL_VARS = ("WAREHOUSE_DSN", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 
 
@@ -127,3 +131,45 @@ def checksum(settings, relation, exclude=()):
     return query(settings, f"""
         select count(*), md5(coalesce(string_agg(row_hash, '' order by row_hash), ''))
         from (select md5(row({kept})::text) as row_hash from {relation}) as hashed""")[0]
+
+
+@pytest.fixture(scope="module")
+def pg15_server(tmp_path_factory):
+    """A PostgreSQL 15 cluster (Debian's), initialised with the C.UTF-8 locale, on a free
+    port, trusting local TCP logins: the DSN of its superuser."""
+    if not (PG15 / "initdb").exists():
+        pytest.skip("Debian's postgresql-15 is not installed (apt-get install -y postgresql-15): "
+                    "this test needs a PostgreSQL server the runner does not manage")
+    folder = tmp_path_factory.mktemp("pg15")
+    data = folder / "data"
+    user = {}
+    if os.geteuid() == 0:
+        embedded._prepare_root(data)  # the embedded server's unprivileged system user
+        entry = pwd.getpwnam(embedded.SYSTEM_USER)
+        user = {"user": entry.pw_uid, "group": entry.pw_gid}
+    port = embedded.free_port()
+    subprocess.run([str(PG15 / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"],
+                   check=True, capture_output=True, cwd=folder, **user)
+    subprocess.run([str(PG15 / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+                    f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+                    "start"], check=True, capture_output=True, cwd=folder, **user)
+    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    subprocess.run([str(PG15 / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                   capture_output=True, cwd=folder, **user)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def warehouse_owners(settings) -> set[str]:
+    """Every owner of the warehouse's schemas and of the relations and routines in them."""
+    from runner.core.roles import warehouse_schemas
+
+    return {row[0] for row in query(settings, """
+        select pg_get_userbyid(nspowner) from pg_namespace where nspname = any(%(schemas)s)
+        union
+        select pg_get_userbyid(relowner) from pg_class
+        where relnamespace::regnamespace::text = any(%(schemas)s)
+        union
+        select pg_get_userbyid(proowner) from pg_proc
+        where pronamespace::regnamespace::text = any(%(schemas)s)""",
+        {"schemas": warehouse_schemas(settings)})}

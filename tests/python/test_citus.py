@@ -6,17 +6,20 @@ database is emptied of the warehouse's schemas first. The same landing files are
 and built on the cluster and on the embedded server: after the full build, an
 incremental day and a --full-refresh, every gold table holds the same rows (md5 of the
 ordered rows), and the facts are sharded and the dimensions replicated as configured.
+Last, `runner db roles` makes the cluster-wide roles (the tests leave them there) and
+the builds and retention after it run as the transformer.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import psycopg2
 import pytest
 from psycopg2 import sql
 
-from conftest import checksum, query
+from conftest import checksum, query, warehouse_owners
 from runner.core import build as builder
 from runner.core import generate as gen
 from runner.core import load as loader
@@ -137,3 +140,29 @@ def test_backup_refuses_on_a_coordinator(both, tmp_path):
     with pytest.raises(WarehouseError, match="is a Citus coordinator"):
         backups.backup(cluster, tmp_path / "backups")
     assert not any((tmp_path / "backups").glob("*")), "a refused backup left files behind"
+
+
+def test_db_roles_hands_the_warehouse_to_the_transformer_but_not_citus(both, run_cli, tmp_path):
+    """`runner db roles` on the coordinator as the superuser; the builds and `partitions
+    retain` after it run as the transformer, which owns every warehouse schema and table on
+    the coordinator and the shards on each worker. Citus's own schemas stay the
+    superuser's (old code handed `citus` and `citus_internal` to the transformer)."""
+    cluster, _, _ = both
+    env = {"WAREHOUSE_DSN": CITUS_DSN}
+    try:
+        for command in (("db", "roles"), ("build", "--skip-freshness"),
+                        ("partitions", "retain", "--older-than", "18", "--archive", str(tmp_path))):
+            ran = run_cli(*command, env=env)
+            assert ran.exit_code == 0, ran.output + ran.stderr
+        assert "retired" in ran.output and any(tmp_path.glob("bronze.*.csv.gz"))
+        assert_distribution(cluster)
+        workers = query(cluster, "select node_name, node_port from citus_get_active_worker_nodes()")
+        for host, port in [(cluster.host, cluster.port), *workers]:
+            node = replace(cluster, host=host, port=port)
+            assert warehouse_owners(node) == {"transformer"}, f"{host}:{port}"
+            assert query(node, """
+                select bool_and(rolsuper) from pg_namespace
+                join pg_roles on pg_roles.oid = nspowner
+                where nspname in ('citus', 'citus_internal')""") == [(True,)], f"{host}:{port}"
+    finally:
+        (cluster.home / "roles.json").unlink(missing_ok=True)

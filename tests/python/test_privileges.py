@@ -1,5 +1,6 @@
 """A login on a server the runner does not manage that lacks a privilege gets told what to
-grant, not an "unexpected" error to report (docs/scaling-out.md, "The etl login")."""
+grant, not an "unexpected" error to report (docs/scaling-out.md, "The etl login and the
+roles")."""
 
 from __future__ import annotations
 

@@ -15,9 +15,6 @@ import datetime as dt
 import json
 import os
 import re
-import pwd
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -29,8 +26,6 @@ from runner.core import embedded
 from runner.core import generate as gen
 from runner.core import load as loader
 from runner.settings import load_settings
-
-PG15 = Path("/usr/lib/postgresql/15/bin")
 
 # Spellings the CRM may send: accented capitals, decomposed accents (e + U+0301), no accents.
 CUSTOMERS = [
@@ -106,42 +101,16 @@ def test_accented_capitals_clean_the_same_on_a_c_locale_database(c_locale_build)
     assert cleaned(settings) == EXPECTED
 
 
-@pytest.fixture(scope="module")
-def utf8_server(tmp_path_factory):
-    """A PostgreSQL 15 cluster initialised with the C.UTF-8 locale, on a free port."""
-    if not (PG15 / "initdb").exists():
-        pytest.skip("Debian's postgresql-15 is not installed (apt-get install -y postgresql-15): "
-                    "the gold comparison with a UTF-8 server needs it")
-    folder = tmp_path_factory.mktemp("pg15_utf8")
-    data = folder / "data"
-    user = {}
-    if os.geteuid() == 0:
-        embedded._prepare_root(data)  # the embedded server's unprivileged system user
-        entry = pwd.getpwnam(embedded.SYSTEM_USER)
-        user = {"user": entry.pw_uid, "group": entry.pw_gid}
-    port = embedded.free_port()
-    subprocess.run([str(PG15 / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "--encoding=UTF8", "--locale=C.UTF-8", "--no-instructions"],
-                   check=True, capture_output=True, cwd=folder, **user)
-    subprocess.run([str(PG15 / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
-                    f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
-                    "start"], check=True, capture_output=True, cwd=folder, **user)
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run([str(PG15 / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                   capture_output=True, cwd=folder, **user)
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def gold_tables(settings) -> list[str]:
     return [row[0] for row in query(settings, """
         select table_schema || '.' || table_name from information_schema.tables
         where table_schema = 'gold' and table_type = 'BASE TABLE' order by 1""")]
 
 
-def test_gold_is_the_same_on_a_utf8_postgres_15(c_locale_build, utf8_server):
+def test_gold_is_the_same_on_a_utf8_postgres_15(c_locale_build, pg15_server):
     embedded_db, landing, returncode = c_locale_build
     assert returncode == 0
-    utf8 = load_settings({**os.environ, "WAREHOUSE_DSN": utf8_server})
+    utf8 = load_settings({**os.environ, "WAREHOUSE_DSN": pg15_server})
     assert query(utf8, "select lower('É') = 'é', datcollate from pg_database "
                        "where datname = current_database()") == [(True, "C.UTF-8")]
     loader.load(utf8, landing)
