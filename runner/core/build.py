@@ -214,18 +214,20 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             "early_vars_args": (_with_var(vars_args, "disable_dbt_artifacts_autoupload", True)
                                 if observing else vars_args),
         }))
-        env = dbt.dbt_environment(settings, {
-            "WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir),
-            # `--select` picks a test only when every model it reads is selected or
-            # upstream of the selection: a partial build does not run, say, the
-            # conservation test against a quarantine it did not rebuild.
-            "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
-        })
-        # The dbt session ends with the runner: it must never build on without the lock.
-        returncode = subprocess.run(
-            [sys.executable, "-m", "runner.core.session", str(spec_path)],
-            cwd=settings.project_dir, env=env, preexec_fn=die_with_parent,
-        ).returncode
+        with dbt.parse_state_per_connection(settings) as parse_env:
+            env = dbt.dbt_environment(settings, {
+                **parse_env,
+                "WAREHOUSE_PROJECT_DIR_RESOLVED": str(settings.project_dir),
+                # `--select` picks a test only when every model it reads is selected or
+                # upstream of the selection: a partial build does not run, say, the
+                # conservation test against a quarantine it did not rebuild.
+                "DBT_INDIRECT_SELECTION": os.environ.get("DBT_INDIRECT_SELECTION", "buildable"),
+            })
+            # The dbt session ends with the runner: it must never build on without the lock.
+            returncode = subprocess.run(
+                [sys.executable, "-m", "runner.core.session", str(spec_path)],
+                cwd=settings.project_dir, env=env, preexec_fn=die_with_parent,
+            ).returncode
         outcome = json.loads(result_path.read_text()) if result_path.exists() else {}
     if not outcome:
         raise WarehouseError(

@@ -10,10 +10,12 @@ from the repo root reaches the same database.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from runner.core import citus
@@ -130,6 +132,7 @@ def forget_parse_if_packages_changed(settings: Settings) -> None:
     seen = stamp.read_text().split() if stamp.exists() else None
     if seen != present:
         (target / "partial_parse.msgpack").unlink(missing_ok=True)
+        shutil.rmtree(settings.home / "dbt" / "parse", ignore_errors=True)
         target.mkdir(exist_ok=True)
         stamp.write_text("\n".join(present) + "\n")
 
@@ -155,6 +158,27 @@ def dbt_environment(settings: Settings, extra: dict[str, str] | None = None) -> 
     return env
 
 
+@contextmanager
+def parse_state_per_connection(settings: Settings):
+    """dbt keeps one partial-parse state (target/partial_parse.msgpack), and a different
+    database or login makes it parse the whole project again (its state check includes the
+    connection). The runner keeps a copy of the state per connection in
+    ``<home>/dbt/parse/`` and points dbt at it, so switching between warehouses (the test
+    suite's databases, a staging copy) does not cost a full parse each time. dbt still
+    checks the copy's files, vars and connection, and parses again whatever differs.
+    Yields the environment variables for dbt."""
+    key = hashlib.sha256("\0".join(map(str, (
+        settings.host, settings.port, settings.user, settings.dbname, settings.target,
+    ))).encode()).hexdigest()[:20]
+    kept = settings.home / "dbt" / "parse" / f"{key}.msgpack"
+    written = settings.project_dir / "target" / "partial_parse.msgpack"
+    before = written.stat().st_mtime_ns if written.exists() else None
+    yield {"DBT_PARTIAL_PARSE_FILE_PATH": str(kept)} if kept.exists() else {}
+    if written.exists() and written.stat().st_mtime_ns != before:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(written, kept)
+
+
 def run_dbt(
     settings: Settings,
     args: list[str],
@@ -164,13 +188,14 @@ def run_dbt(
 ) -> subprocess.CompletedProcess:
     """Run ``dbt <args>`` in the project; output streams to the terminal unless captured."""
     command = [dbt_executable(), *args]
-    return subprocess.run(
-        command,
-        cwd=settings.project_dir,
-        env=dbt_environment(settings, extra_env),
-        capture_output=capture,
-        text=True,
-    )
+    with parse_state_per_connection(settings) as parse_env:
+        return subprocess.run(
+            command,
+            cwd=settings.project_dir,
+            env=dbt_environment(settings, {**parse_env, **(extra_env or {})}),
+            capture_output=capture,
+            text=True,
+        )
 
 
 def run_dbt_checked(settings: Settings, args: list[str], **kwargs) -> subprocess.CompletedProcess:
