@@ -5,12 +5,17 @@
     customer once (a model joins its orders to them). The model recomputes them; its
     pre-hook deletes their rows first.
 -#}
-{% macro customers_with_new_orders(orders, line_versions, order_headers) -%}
+{% macro customers_with_new_orders(orders, line_versions, order_headers, order_lines=none) -%}
     select customer_id from {{ orders }}
     where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
     union
     {{ groups_left_by_changed_lines(line_versions, order_headers, 'orders.customer_id',
         'max(max_source_load_order)') }}
+    {%- if order_lines is not none and late_changes() %}
+    union
+    select late_orders.customer_id from {{ orders }} as late_orders
+    where {{ late_orders_filter('late_orders', order_lines) }}
+    {%- endif %}
 {%- endmacro %}
 
 {#-
@@ -21,11 +26,12 @@
     would keep their old row. Runs in the model's transaction, before its SQL (whose
     watermark was read before this).
 -#}
-{% macro delete_customers_with_new_orders(orders, line_versions, order_headers) -%}
+{% macro delete_customers_with_new_orders(orders, line_versions, order_headers,
+                                          order_lines=none) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where customer_id in (
-            {{ customers_with_new_orders(orders, line_versions, order_headers) }}
+            {{ customers_with_new_orders(orders, line_versions, order_headers, order_lines) }}
         )
     {%- endif -%}
 {%- endmacro %}

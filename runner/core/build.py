@@ -26,6 +26,10 @@ SNAPSHOT_INPUTS = ["+resource_type:snapshot,resource_type:model",
                    "+resource_type:snapshot,resource_type:seed"]
 
 
+# The audit tables that say what late batches changed until a build succeeds.
+LATE_CHANGES = ("late_batches", "late_keys", "rederived_keys")
+
+
 @dataclass
 class BuildOutcome:
     freshness_ok: bool
@@ -71,6 +75,24 @@ def plan_batches(settings: Settings) -> BatchPlan:
                 batch_date date primary key,
                 applied_at timestamptz not null default now()
             )""").format(applied))
+        # What a late batch changed, for the incremental models; emptied after a build
+        # that succeeded (macros/incremental/late_batches.sql).
+        cur.execute(sql.SQL(
+            """create table if not exists {} (
+                batch_date date primary key,
+                first_line_load_order bigint not null
+            );
+            create table if not exists {} (
+                key_name text not null,
+                key_value text not null,
+                primary key (key_name, key_value)
+            );
+            create table if not exists {} (
+                snapshot_name text not null,
+                key_value text not null,
+                changed_since timestamptz not null,
+                primary key (snapshot_name, key_value)
+            )""").format(*(sql.Identifier(schema, name) for name in LATE_CHANGES)))
         has_loads = embedded.relation_exists(cur, "bronze.load_log")
         if not embedded.relation_exists(cur, f"{schema}.snapshot_files"):
             cur.execute(sql.SQL(
@@ -153,9 +175,11 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     plan = plan_batches(settings)
     audit_schema, batches, applied_before, late = (
         plan.audit_schema, plan.pending, plan.applied_before, plan.late)
+    # A late batch changes the history from its day on. With --full-refresh the snapshots
+    # are re-derived from every loaded batch and gold is rebuilt; else only the keys, lines
+    # and groups it touches are (macros/incremental/late_batches.sql).
+    rebuild = bool(late) and _given(dbt_args, "--full-refresh")
     if late:
-        # A late batch changes the history from its day on: the snapshots are re-derived
-        # from every loaded batch, and what was built from them is rebuilt.
         retired = plan.retired
         if retired:
             raise WarehouseError(
@@ -164,7 +188,8 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
                 f"the retired partitions ({', '.join(retired)}). Restore those with `runner "
                 "partitions restore`, then run `runner build` again."
             )
-        batches = plan.loaded
+        if rebuild:
+            batches = plan.loaded
     # Parse, freshness, the replay and the build all get the user's vars (a changed var
     # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)
@@ -195,8 +220,6 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             # observe install` builds them once, and rebuilding them in every build costs
             # more than the rest of its work.
             excluded.append("package:elementary")
-    if late and not _given(build_args, "--full-refresh"):
-        build_args = [*build_args, "--full-refresh"]
     if excluded:
         # `empty`: leave out these nodes, not the tests on them (the snapshots' tests run).
         build_args = [*build_args, "--exclude", *excluded, "--indirect-selection", "empty"]
@@ -212,7 +235,7 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         result_path = Path(scratch) / "result.json"
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
-            "late": late, "verbose": verbose,
+            "late": late, "rebuild": rebuild, "loaded": plan.loaded, "verbose": verbose,
             "snapshot_inputs": SNAPSHOT_INPUTS,
             # Left out of the build, the inputs get a full refresh in the replay instead.
             "full_refresh": skip_snapshot_inputs and _given(build_args, "--full-refresh"),
@@ -256,8 +279,17 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     if outcome.get("build_returncode") == 0 and not _given(build_args, "--target-path"):
         # What production now runs: `runner ci` builds a change against it (--defer).
         ci.save_production_state(settings)
+        if not user_selected:
+            forget_late_changes(settings, audit_schema)
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
                         outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))
+
+
+def forget_late_changes(settings: Settings, audit_schema: str) -> None:
+    """Empty the record of what late batches changed once a whole build has used it."""
+    with embedded.cursor(settings) as cur:
+        for name in LATE_CHANGES:
+            cur.execute(sql.SQL("delete from {}").format(sql.Identifier(audit_schema, name)))
 
 
 # The loader's own tables in bronze, not source data.

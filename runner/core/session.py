@@ -78,7 +78,8 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> 
     replayed = runner.invoke([
         "run-operation", "replay_snapshots",
         "--args", json.dumps({"batches": batches, "audit_schema": audit_schema,
-                              "rebuild": bool(spec["late"])}), *common,
+                              "rebuild": spec["rebuild"], "late": spec["late"],
+                              "loaded": spec["loaded"]}), *common,
     ])
     if not replayed.success:
         print("replaying the batches into the snapshots failed", file=sys.stderr)
@@ -87,8 +88,10 @@ def _replay(runner: dbtRunner, spec: dict, common: list[str], outcome: dict) -> 
     detail = f"{len(batches)} batch(es) applied ({span})"
     if spec["late"]:
         detail += (f"; late batch(es) {', '.join(spec['late'])} got files after newer or the "
-                   "same batches were applied, so the history was re-derived from every batch "
-                   "and gold is rebuilt in full")
+                   "same batches were applied, so " + (
+                       "the history was re-derived from every batch and gold is rebuilt in full"
+                       if spec["rebuild"] else
+                       "the keys they touch were re-derived and gold rewrites what they changed"))
     phase("snapshots", detail, time.perf_counter() - started)
     return True
 
