@@ -4,10 +4,11 @@
     (macros/snapshots/replay_snapshots.sql, record_late_batches), and records in `audit`:
     late_batches (each late batch and the lowest load order of the order lines it can let
     in), late_keys (the order and product ids its rows name) and rederived_keys (each
-    snapshot key whose versions changed, and the time from which they did). The runner
+    snapshot key whose versions changed, and the time from which they did); then
+    fct_order_lines records the lines it rewrote for them in late_lines. The runner
     empties them after a build that succeeded, so a failed build's successor rewrites the
     same rows again. With no late batch (or no table, as in a plain `dbt build`) the
-    filters here render `false` or nothing.
+    macros here render nothing.
 -#}
 {% macro late_changes() %}
     {%- if not execute %}{{ return(none) }}{% endif %}
@@ -20,17 +21,6 @@
     ).rows[0] %}
     {{ return({'schema': schema, 'first_line_load_order': found[1]} if found[0] else none) }}
 {% endmacro %}
-
-{#- Keys of `snapshot_name` re-derived from `at` on: a condition on `key` and `at` (SQL). -#}
-{% macro rederived_since(changes, snapshot_name, key, at) -%}
-    exists (
-        select from {{ changes.schema }}.rederived_keys as rederived
-        where
-            rederived.snapshot_name = '{{ snapshot_name }}'
-            and rederived.key_value = {{ key }}::text
-            and {{ at }} >= rederived.changed_since
-    )
-{%- endmacro %}
 
 {#- The customer ids whose versions a late batch changed (a subquery), or nothing. -#}
 {% macro rederived_customers() -%}
@@ -62,45 +52,67 @@
 {%- endmacro %}
 
 {#-
-    True for a line of fct_order_lines (alias `row`) that a late batch may have changed:
-    keyed to a customer, product or store whose versions changed at or before its order,
-    or naming an order or product of a late batch and loaded no earlier than the first
-    line that could have waited for it (a line accepted now).
+    Select of the order_line_id of the lines of `lines` (fct_order_lines, its previous
+    run or its new rows) a late batch may have changed: keyed to a customer, product or
+    store whose versions changed at or before the order, or naming an order or product of
+    a late batch and loaded no earlier than the first line that could have waited for it
+    (a line accepted now). Nothing without a late batch. One join per cause, so each can
+    use the fact's indexes.
 -#}
-{% macro late_lines_filter(row) -%}
+{% macro late_fact_lines(lines) -%}
     {%- set changes = late_changes() %}
-    {%- if not changes -%}
-        false
-    {%- else -%}
-        (
-            {{ rederived_since(changes, 'snp_crm__customers', row ~ '.customer_id', row ~ '.ordered_at') }}
-            or {{ rederived_since(changes, 'snp_erp__products', row ~ '.product_id', row ~ '.ordered_at') }}
-            or {{ rederived_since(changes, 'snp_erp__stores', row ~ '.store_id', row ~ '.ordered_at') }}
-            or (
-                {{ late_order_or_product(row) }}
-                and {{ row }}.line_load_order >= {{ changes.first_line_load_order }}
-            )
-        )
+    {%- if changes -%}
+        {%- for snapshot_name, key in [('snp_crm__customers', 'customer_id'),
+                                      ('snp_erp__products', 'product_id'),
+                                      ('snp_erp__stores', 'store_id')] %}
+        select late_lines.order_line_id
+        from {{ lines }} as late_lines
+        inner join {{ changes.schema }}.rederived_keys as rederived
+            on
+                rederived.snapshot_name = '{{ snapshot_name }}'
+                and late_lines.{{ key }} = rederived.key_value
+                and late_lines.ordered_at >= rederived.changed_since
+        union
+        {%- endfor %}
+        {%- for key, type in [('order_id', 'bigint'), ('product_id', 'text')] %}
+        select late_lines.order_line_id
+        from {{ lines }} as late_lines
+        where
+            late_lines.{{ key }} in ({{ late_keys(changes, key, type) }})
+            and late_lines.line_load_order >= {{ changes.first_line_load_order }}
+        {{- " union" if not loop.last }}
+        {%- endfor %}
     {%- endif -%}
 {%- endmacro %}
 
 {#-
-    True for an order of fct_orders (alias `row`) that a late batch may have changed:
-    keyed to a customer or store whose versions changed at or before it, or with a line
-    late_lines_filter picks in `order_lines` (fct_order_lines).
+    Post-hook of fct_order_lines: after a run that applied a late batch, record the lines
+    it may have changed (late_fact_lines) in `audit`.late_lines, so fct_orders and the
+    aggregates find their orders and groups without reading the fact again.
 -#}
-{% macro late_orders_filter(row, order_lines) -%}
-    {%- set changes = late_changes() %}
-    {%- if not changes -%}
-        false
-    {%- else -%}
-        (
-            {{ rederived_since(changes, 'snp_crm__customers', row ~ '.customer_id', row ~ '.ordered_at') }}
-            or {{ rederived_since(changes, 'snp_erp__stores', row ~ '.store_id', row ~ '.ordered_at') }}
-            or {{ row }}.order_id in (
-                select late_lines.order_id from {{ order_lines }} as late_lines
-                where {{ late_lines_filter('late_lines') }}
-            )
-        )
+{% macro record_late_lines() -%}
+    {%- set found = late_fact_lines(this) if is_incremental() else none %}
+    {%- if found -%}
+        delete from {{ late_changes().schema }}.late_lines;
+        insert into {{ late_changes().schema }}.late_lines
+        select order_line_id, order_id, customer_id, product_id, store_id, order_date
+        from {{ this }}
+        where order_line_id in ({{ found }})
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    `union` a select of `columns` (over alias late_lines) of the lines a late batch
+    changed, recorded by fct_order_lines (record_late_lines): the groups, orders or
+    customers an incremental model downstream of the fact must recompute. Nothing without
+    a late batch.
+-#}
+{% macro late_line_groups(columns) -%}
+    {%- set changes = late_changes() %}
+    {%- if changes %}
+        union
+        -- What a late batch changed (macros/incremental/late_batches.sql).
+        select distinct {{ columns }}
+        from {{ changes.schema }}.late_lines as late_lines
+    {%- endif %}
 {%- endmacro %}

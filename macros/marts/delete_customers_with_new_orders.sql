@@ -5,17 +5,13 @@
     customer once (a model joins its orders to them). The model recomputes them; its
     pre-hook deletes their rows first.
 -#}
-{% macro customers_with_new_orders(orders, line_versions, order_headers, order_lines=none) -%}
+{% macro customers_with_new_orders(orders, line_versions, order_headers) -%}
     select customer_id from {{ orders }}
     where source_load_order > {{ previous_run_value('max(max_source_load_order)') }}
     union
     {{ groups_left_by_changed_lines(line_versions, order_headers, 'orders.customer_id',
         'max(max_source_load_order)') }}
-    {%- if order_lines is not none and late_changes() %}
-    union
-    select late_orders.customer_id from {{ orders }} as late_orders
-    where {{ late_orders_filter('late_orders', order_lines) }}
-    {%- endif %}
+    {{ late_line_groups('late_lines.customer_id') }}
 {%- endmacro %}
 
 {#-
@@ -26,12 +22,11 @@
     would keep their old row. Runs in the model's transaction, before its SQL (whose
     watermark was read before this).
 -#}
-{% macro delete_customers_with_new_orders(orders, line_versions, order_headers,
-                                          order_lines=none) -%}
+{% macro delete_customers_with_new_orders(orders, line_versions, order_headers) -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         where customer_id in (
-            {{ customers_with_new_orders(orders, line_versions, order_headers, order_lines) }}
+            {{ customers_with_new_orders(orders, line_versions, order_headers) }}
         )
     {%- endif -%}
 {%- endmacro %}

@@ -27,7 +27,7 @@ SNAPSHOT_INPUTS = ["+resource_type:snapshot,resource_type:model",
 
 
 # The audit tables that say what late batches changed until a build succeeds.
-LATE_CHANGES = ("late_batches", "late_keys", "rederived_keys")
+LATE_CHANGES = ("late_batches", "late_keys", "rederived_keys", "late_lines")
 
 
 @dataclass
@@ -92,6 +92,14 @@ def plan_batches(settings: Settings) -> BatchPlan:
                 key_value text not null,
                 changed_since timestamptz not null,
                 primary key (snapshot_name, key_value)
+            );
+            create table if not exists {} (
+                order_line_id bigint primary key,
+                order_id bigint not null,
+                customer_id text not null,
+                product_id text not null,
+                store_id text not null,
+                order_date date not null
             )""").format(*(sql.Identifier(schema, name) for name in LATE_CHANGES)))
         has_loads = embedded.relation_exists(cur, "bronze.load_log")
         if not embedded.relation_exists(cur, f"{schema}.snapshot_files"):

@@ -9,7 +9,8 @@
             {'columns': ['product_id', 'order_date']},
             {'columns': ['order_id']},
             {'columns': ['source_load_order']},
-        ]
+        ],
+        post_hook=["{{ record_late_lines() }}"]
     )
 }}
 -- One row per order line, keyed to the customer, product and store versions valid when
@@ -114,9 +115,7 @@ exchange_rate_windows as (
         union
         -- Lines a late batch changed (macros/incremental/late_batches.sql): keyed to a
         -- re-derived version, and lines it let in (their order or product came in time).
-        select previous_run.order_line_id
-        from {{ this }} as previous_run
-        where {{ late_lines_filter('previous_run') }}
+        {{ late_fact_lines(this) }}
         union
         select order_lines.order_line_id
         from order_lines

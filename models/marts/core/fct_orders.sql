@@ -73,12 +73,7 @@ dim_stores as not materialized (
         where
             {{ unknown_member_arrived('dim_customers', 'customer', 'customer_id') }}
             or {{ unknown_member_arrived('dim_stores', 'store', 'store_id') }}
-        {%- if late_changes() %}
-        union
-        -- Orders a late batch changed (macros/incremental/late_batches.sql).
-        select orders.order_id from orders
-        where {{ late_orders_filter('orders', 'order_lines') }}
-        {%- endif %}
+        {{ late_line_groups('late_lines.order_id') }}
 
     ),
 

@@ -5,7 +5,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders'),
-            ref('base_erp__order_lines'), ref('base_erp__orders'), ref('fct_order_lines')) }}"]
+            ref('base_erp__order_lines'), ref('base_erp__orders')) }}"]
     )
 }}
 -- One row per customer and month in which they placed an order that was not cancelled,
@@ -28,7 +28,7 @@ orders as not materialized (
     changed_customers as (
 
         {{ customers_with_new_orders('orders', ref('base_erp__order_lines'),
-            ref('base_erp__orders'), ref('fct_order_lines')) }}
+            ref('base_erp__orders')) }}
 
     ),
 

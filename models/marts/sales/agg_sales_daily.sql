@@ -54,15 +54,7 @@ dim_stores as (
 
         {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_date, orders.store_id', 'max(max_source_load_order)') }}
-        {%- if late_changes() %}
-
-        union
-
-        -- Groups of lines a late batch changed (macros/incremental/late_batches.sql).
-        select order_lines.order_date, order_lines.store_id
-        from order_lines
-        where {{ late_lines_filter('order_lines') }}
-        {%- endif %}
+        {{ late_line_groups('late_lines.order_date, late_lines.store_id') }}
 
     ),
 

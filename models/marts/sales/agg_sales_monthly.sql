@@ -17,7 +17,6 @@
 -- day of sales in the month: one row per (month, store, category), whatever the versions.
 -- Incremental by (month, store), like the daily aggregate by (day, store): each pair with
 -- a changed daily row is recomputed from that month's daily rows.
-{%- set order_lines = ref('fct_order_lines') %}
 with
 
 -- Not materialized: the month filter on incremental runs then uses the daily key.
@@ -40,15 +39,8 @@ daily as not materialized (
 
         {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_month, orders.store_id', 'max(max_source_load_order)') }}
-        {%- if late_changes() %}
-
-        union
-
-        -- Groups of lines a late batch changed (macros/incremental/late_batches.sql).
-        select date_trunc('month', order_lines.order_date)::date, order_lines.store_id
-        from {{ order_lines }} as order_lines
-        where {{ late_lines_filter('order_lines') }}
-        {%- endif %}
+        {{ late_line_groups(
+            "date_trunc('month', late_lines.order_date)::date, late_lines.store_id") }}
 
     ),
 

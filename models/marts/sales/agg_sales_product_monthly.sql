@@ -66,15 +66,8 @@ latest_products as (
 
         {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_month, line_versions.product_id', 'max(max_source_load_order)') }}
-        {%- if late_changes() %}
-
-        union
-
-        -- Groups of lines a late batch changed (macros/incremental/late_batches.sql).
-        select date_trunc('month', order_lines.order_date)::date, order_lines.product_id
-        from order_lines
-        where {{ late_lines_filter('order_lines') }}
-        {%- endif %}
+        {{ late_line_groups(
+            "date_trunc('month', late_lines.order_date)::date, late_lines.product_id") }}
 
     ),
 

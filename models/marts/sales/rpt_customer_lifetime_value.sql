@@ -5,7 +5,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook=["{{ delete_customers_with_new_orders(ref('fct_orders'),
-            ref('base_erp__order_lines'), ref('base_erp__orders'), ref('fct_order_lines')) }}"]
+            ref('base_erp__order_lines'), ref('base_erp__orders')) }}"]
     )
 }}
 -- Customer lifetime value: one row per customer who ever placed a (not cancelled) order.
@@ -53,7 +53,7 @@ customers_ever_in_crm as (
     changed_customers as (
 
         {{ customers_with_new_orders('orders', ref('base_erp__order_lines'),
-            ref('base_erp__orders'), ref('fct_order_lines')) }}
+            ref('base_erp__orders')) }}
         union
         -- A new current version, a deletion, or a first arrival in the CRM.
         select previous_run.customer_id
