@@ -411,3 +411,35 @@ def test_a_late_file_for_a_key_deleted_later(warehouse_env, tmp_path):
     assert query(settings, "select count(*) from snapshots.snp_crm__customers "
                            "where customer_id = %s and dbt_valid_to is null", (customer,)) == [(0,)]
     assert_same_as_from_scratch(settings)
+
+
+def test_a_late_customer_version_that_outranks_a_later_file(warehouse_env, tmp_path):
+    """Day three's file brings a change made on day two at 10:00; day two's file, late,
+    one made at 20:00. The 10:00 version is no longer one (the 20:00 change was newer
+    when day two was applied), so an order of 15:00 goes back to the day-one version: its
+    rows keep their old load orders and only the record of what the late batch changed
+    gets fct_orders and the aggregates to rewrite them."""
+    settings = empty_database(warehouse_env, "late_outranks")
+    landing = tmp_path / "landing"
+    state, customer, store, product = built_sample(settings, landing)
+    (landing / f"crm__customers__{day(state, 1)}.jsonl").write_text(
+        customer_record(customer, f"{day(state, 1)} 08:00:00", "small business"))
+    (landing / f"crm__customers__{day(state, 3)}.jsonl").write_text(
+        customer_record(customer, f"{day(state, 2)} 10:00:00", "vip"))
+    at = f"{day(state, 2)} 15:00:00"
+    write(landing / f"erp__orders__{day(state, 2)}.csv", ORDERS_HEADER,
+          order_row(990000401, customer, store, at))
+    write(landing / f"erp__order_lines__{day(state, 2)}.csv", LINES_HEADER,
+          line_row(990000401, 990000401, product, at))
+    loader.load(settings, landing)
+    build(settings)
+    keyed_before = query(settings, "select customer_key from gold.fct_orders where order_id = %s",
+                         (990000401,))
+
+    (landing / f"crm__customers__{day(state, 2)}.jsonl").write_text(
+        customer_record(customer, f"{day(state, 2)} 20:00:00", "consumer"))
+    loader.load(settings, landing)
+    assert build(settings).late == [str(day(state, 2))]
+    assert query(settings, "select customer_key from gold.fct_orders where order_id = %s",
+                 (990000401,)) != keyed_before
+    assert_same_as_from_scratch(settings)
