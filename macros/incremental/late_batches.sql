@@ -3,7 +3,9 @@
     that arrived after newer ones by re-deriving only the snapshot keys it brought rows for
     (macros/snapshots/replay_snapshots.sql, record_late_batches), and records in `audit`:
     late_batches (each late batch and the lowest load order of the order lines it can let
-    in), late_keys (the order and product ids its rows name) and rederived_keys (each
+    in; the runner writes it before the build starts, so silver, which does not wait for
+    the replay, sees it), late_keys (the order and product ids its rows name) and
+    rederived_keys (each
     snapshot key whose versions changed, and the time from which they did); then
     fct_order_lines records the lines it rewrote for them in late_lines. The runner
     empties them after a build that succeeded, so a failed build's successor rewrites the
@@ -17,9 +19,11 @@
         {{ return(none) }}
     {%- endif %}
     {%- set found = run_query(
-        'select count(*), min(first_line_load_order) from ' ~ schema ~ '.late_batches'
+        'select count(*), min(first_line_load_order), min(batch_date)::text from '
+        ~ schema ~ '.late_batches'
     ).rows[0] %}
-    {{ return({'schema': schema, 'first_line_load_order': found[1]} if found[0] else none) }}
+    {{ return({'schema': schema, 'first_line_load_order': found[1],
+               'first_batch': found[2]} if found[0] else none) }}
 {% endmacro %}
 
 {#- The customer ids whose versions a late batch changed (a subquery), or nothing. -#}
@@ -38,16 +42,15 @@
 {%- endmacro %}
 
 {#-
-    A condition on an order line (alias `row`, or none for bare columns) naming an order or
-    product of a late batch, or nothing without one: its order or product may have arrived
-    within the lateness window after all, so its rule's outcome can change.
+    A condition on an order line's `_batch_date` (SQL) true from the first late batch's
+    date minus var('order_lateness_days') on, or nothing without a late batch: only lines
+    of those batches can have waited for an order or product the late batch brings, so
+    only their 'unknown_*' outcome can change.
 -#}
-{% macro late_order_or_product(row) -%}
+{% macro within_reach_of_late_batches(batch_date) -%}
     {%- set changes = late_changes() %}
-    {%- set prefix = row ~ '.' if row else '' %}
     {%- if changes -%}
-        ({{ prefix }}order_id in ({{ late_keys(changes, 'order_id', 'bigint') }})
-        or {{ prefix }}product_id in ({{ late_keys(changes, 'product_id', 'text') }}))
+        {{ batch_date }} >= {{ batch_literal(changes.first_batch) }} - {{ var('order_lateness_days') }}
     {%- endif -%}
 {%- endmacro %}
 

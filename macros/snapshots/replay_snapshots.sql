@@ -431,27 +431,13 @@
 {% endmacro %}
 
 {#-
-    For the incremental models (macros/incremental/late_batches.sql): the late batches,
-    each with the lowest load order of the order lines that could have waited for its
-    orders or products (from its date minus var('order_lateness_days') on), and the order
-    and product ids their rows name.
+    For the incremental models (macros/incremental/late_batches.sql): the order and product
+    ids the late batches' rows name (the runner recorded the batches themselves).
 -#}
 {% macro record_late_batches(late, audit_schema) -%}
     {%- set dates -%}
         {%- for batch in late %}{{ batch_literal(batch) }}{{ ", " if not loop.last }}{% endfor -%}
     {%- endset %}
-    insert into {{ audit_schema }}.late_batches (batch_date, first_line_load_order)
-    select
-        late.batch_date,
-        coalesce((
-            select min(lines._load_order) from {{ source('erp', 'erp_order_lines') }} as lines
-            where lines._batch_date >= late.batch_date - {{ var('order_lateness_days') }}
-        ), 0)
-    from unnest(array[{{ dates }}]) as late (batch_date)
-    on conflict (batch_date) do update set
-        first_line_load_order = least(
-            late_batches.first_line_load_order, excluded.first_line_load_order);
-
     insert into {{ audit_schema }}.late_keys (key_name, key_value)
     select distinct 'order_id', ({{ safe_integer('orders.order_id') }})::text
     from {{ source('erp', 'erp_orders') }} as orders

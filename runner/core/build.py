@@ -201,6 +201,8 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     # Parse, freshness, the replay and the build all get the user's vars (a changed var
     # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)
+    if late and not rebuild:
+        record_late_batches(settings, audit_schema, late, _lateness_days(settings, vars_args))
     observing = observe.status(settings).enabled
     if observing and plan.loaded:
         # Elementary's anomaly tests look at the days before "now": the data's now is the
@@ -291,6 +293,36 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             forget_late_changes(settings, audit_schema)
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
                         outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))
+
+
+def record_late_batches(settings: Settings, audit_schema: str, late: list[str],
+                        lateness_days: int) -> None:
+    """Record the late batches, each with the lowest load order of the order lines that
+    could have waited for its orders or products (from its date minus the lateness window),
+    before the build: silver reads them (macros/incremental/late_batches.sql)."""
+    with embedded.cursor(settings) as cur:
+        cur.execute(sql.SQL(
+            """insert into {} (batch_date, first_line_load_order)
+            select
+                late.batch_date,
+                coalesce((
+                    select min(lines._load_order) from bronze.erp_order_lines as lines
+                    where lines._batch_date >= late.batch_date - %s
+                ), 0)
+            from unnest(%s::date[]) as late (batch_date)
+            on conflict (batch_date) do update set
+                first_line_load_order = least(
+                    late_batches.first_line_load_order, excluded.first_line_load_order)
+            """).format(sql.Identifier(audit_schema, "late_batches")), (lateness_days, late))
+
+
+def _lateness_days(settings: Settings, vars_args: list[str]) -> int:
+    """var('order_lateness_days') as the build will see it: the user's --vars, else
+    dbt_project.yml's."""
+    given = yaml.safe_load(vars_args[1]) if vars_args else {}
+    project = yaml.safe_load((Path(settings.project_dir) / "dbt_project.yml").read_text())
+    merged = {**(project.get("vars") or {}), **(given if isinstance(given, dict) else {})}
+    return int(merged.get("order_lateness_days", 3))
 
 
 def forget_late_changes(settings: Settings, audit_schema: str) -> None:

@@ -110,8 +110,8 @@ exchange_rate_windows as (
             {{ unknown_member_arrived('dim_customers', 'customer', 'customer_id') }}
             or {{ unknown_member_arrived('dim_products', 'product', 'product_id') }}
             or {{ unknown_member_arrived('dim_stores', 'store', 'store_id') }}
-        {%- set late_keys = late_order_or_product('order_lines') %}
-        {%- if late_keys %}
+        {%- set within_reach = within_reach_of_late_batches('order_lines._batch_date') %}
+        {%- if within_reach %}
         union
         -- Lines a late batch changed (macros/incremental/late_batches.sql): keyed to a
         -- re-derived version, and lines it let in (their order or product came in time).
@@ -121,7 +121,7 @@ exchange_rate_windows as (
         from order_lines
         left join {{ this }} as previous_run
             on order_lines.order_line_id = previous_run.order_line_id
-        where {{ late_keys }} and previous_run.order_line_id is null
+        where {{ within_reach }} and previous_run.order_line_id is null
         {%- endif %}
 
     ),

@@ -13,7 +13,7 @@ with
 order_lines as (
 
     {{ unmerged_rows(ref('base_erp__order_lines'), 'order_line_id', 'rejection_reason is null',
-        also=late_order_or_product('parsed')) }}
+        also=within_reach_of_late_batches('parsed._batch_date')) }}
 
 ),
 
