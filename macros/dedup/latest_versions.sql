@@ -22,10 +22,11 @@
     since its newest merged row (by load order), plus rows of the last
     var('order_lateness_days') days of batches that are newer than the version merged for
     their key (or whose key is missing): lines accepted late, once their order or product
-    arrived, keep their old load order. Every row on a full build. Reading the batch
+    arrived, keep their old load order; `also` (SQL on `parsed`) adds older rows the same
+    way (lines a late batch accepted). Every row on a full build. Reading the batch
     window whole instead re-merged a full monthly batch on the first day after a backfill.
 -#}
-{% macro unmerged_rows(relation, key, where='true') -%}
+{% macro unmerged_rows(relation, key, where='true', also=none) -%}
     select * from {{ relation }} as parsed
     where {{ where }}
     {%- if is_incremental() %}
@@ -35,8 +36,13 @@
     select * from {{ relation }} as parsed
     where {{ where }}
         and parsed._load_order <= {{ merged_up_to }}
-        and parsed._batch_date
-        >= {{ previous_run_value('max(_batch_date)') }} - {{ var('order_lateness_days') }}
+        and (
+            parsed._batch_date
+            >= {{ previous_run_value('max(_batch_date)') }} - {{ var('order_lateness_days') }}
+            {%- if also %}
+            or {{ also }}
+            {%- endif %}
+        )
         and not exists (
             select from {{ this }} as merged
             where

@@ -11,6 +11,7 @@
     union
     {{ groups_left_by_changed_lines(line_versions, order_headers, 'orders.customer_id',
         'max(max_source_load_order)') }}
+    {{ late_line_groups('late_lines.customer_id') }}
 {%- endmacro %}
 
 {#-

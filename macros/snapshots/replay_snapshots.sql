@@ -23,8 +23,10 @@
     they were. A file loaded for a batch already applied is not in snapshot_files, so the
     runner replays every batch again (`rebuild`), as for a late batch.
 -#}
-{% macro replay_snapshots(batches, audit_schema, rebuild=false) %}
-    {#- rebuild: start from empty snapshots and replay every batch (late batches). -#}
+{% macro replay_snapshots(batches, audit_schema, rebuild=false, late=none, loaded=none) %}
+    {#- rebuild: start from empty snapshots and replay every batch (`runner build
+        --full-refresh` with late batches). late (with loaded, every loaded batch): re-derive
+        only the keys the late batches bring rows for (rederive_snapshot_keys). -#}
     {%- if rebuild %}
         {%- call statement('forget_replayed_batches') %}
             delete from {{ audit_schema }}.snapshot_batches;
@@ -52,16 +54,26 @@
                 truncate table {{ existing }}
             {%- endcall %}
         {%- endif %}
-        {%- set counts = replay_snapshot(
-            node, replayed[node.name].state, replayed[node.name].rows, batches) %}
+        {%- if late and not rebuild %}
+            {%- set counts = rederive_snapshot_keys(node, replayed[node.name].state,
+                replayed[node.name].rows, batches, late, loaded, audit_schema) %}
+        {%- else %}
+            {%- set counts = replay_snapshot(
+                node, replayed[node.name].state, replayed[node.name].rows, batches) %}
+        {%- endif %}
         {{ log(node.name ~ ": " ~ counts.inserted ~ " versions added, " ~ counts.closed
                ~ " current versions closed, over " ~ batches | length ~ " batches in "
                ~ (modules.datetime.datetime.now() - started).total_seconds() | round(1)
                ~ " s", info=true) }}
     {%- endfor %}
     {%- call statement('record_replayed_batches') %}
+        {%- if late and not rebuild %}
+        {{ record_late_batches(late, audit_schema) }};
+        {%- endif %}
+
         insert into {{ audit_schema }}.snapshot_batches (batch_date)
-        values {% for batch in batches %}({{ batch_literal(batch) }}){{ ", " if not loop.last }}{% endfor %};
+        values {% for batch in batches %}({{ batch_literal(batch) }}){{ ", " if not loop.last }}{% endfor %}
+        on conflict (batch_date) do update set applied_at = now();
 
         insert into {{ audit_schema }}.snapshot_files (file_name, checksum_sha256, batch_date)
         select file_name, checksum_sha256, batch_date
@@ -84,7 +96,8 @@
     '{{ batch }}'::date
 {%- endmacro %}
 
-{% macro replay_snapshot(node, state_sql, source_rows, batches) %}
+{% macro replay_snapshot(node, state_sql, source_rows, batches, keys=none, label='',
+                         before='', after='') %}
     {%- set target = api.Relation.create(
         database=node.database, schema=node.schema, identifier=node.alias, type='table') %}
     {%- set key = node.config.unique_key %}
@@ -121,16 +134,21 @@
             'dbt_valid_from', 'dbt_valid_to']) | list %}
     {%- set column_list = columns | join(', ') %}
     {%- set changed = node.config.check_cols | join(', ') if not by_time %}
-    {%- set result_table = 'replay_' ~ node.name %}
+    {%- set result_table = 'replay_' ~ node.name ~ label %}
 
     {%- call statement(result_table, fetch_result=True) %}
+        {{ before }}
+
         -- Each key with rows in a replayed batch, at that batch's step. A table with
         -- statistics: the base model's are older than the batch just parsed, and the
         -- planner would take its keys for one row (a nested loop over every version).
         create temporary table {{ result_table }}_keys on commit drop as
         select distinct rows.{{ key }}, replayed.step, replayed.batch_date
         from {{ source_rows }} as rows
-        inner join {{ batch_rows }} on rows._batch_date = replayed.batch_date;
+        inner join {{ batch_rows }} on rows._batch_date = replayed.batch_date
+        {%- if keys %}
+        where rows.{{ key }} {{ keys }}
+        {%- endif %};
 
         analyze {{ result_table }}_keys;
 
@@ -265,6 +283,8 @@
         -- (autovacuum has not seen the rows just written).
         analyze {{ target }};
 
+        {{ after }}
+
         select
             count(*) filter (where step > 0) as inserted,
             count(*) filter (where step = 0 and valid_to is not null) as closed
@@ -281,4 +301,150 @@
     {%- else -%}
         {{ batch_time }}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    A late batch re-derives only the keys it brought rows for: their versions are deleted
+    and every loaded batch is replayed for them alone (the walk is per key, so this is the
+    history a replay from empty would give them); the other keys take the pending batches
+    that are not late as usual. Each re-derived key whose versions changed is recorded in
+    `audit_schema`.rederived_keys with the earliest time from which a fact's point-in-time
+    join can pick another version: the start of the first version that differs, or the
+    earlier end of a version that only ends at another time; minus infinity when the first
+    version itself differs (a fact older than every version takes the first). gold rewrites
+    those keys from that time on (macros/incremental/late_batches.sql).
+-#}
+{% macro rederive_snapshot_keys(node, state_sql, source_rows, batches, late, loaded,
+                                audit_schema) %}
+    {#- One statement (with the replay's): temporary tables live until it commits. -#}
+    {%- set target = api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.alias, type='table') %}
+    {%- set key = node.config.unique_key %}
+    {%- set keys_table = 'rederive_' ~ node.name %}
+    {%- set late_keys -%}
+        select distinct late_rows.{{ key }}
+        from {{ source_rows }} as late_rows
+        where
+            late_rows._batch_date in (
+                {%- for batch in late %}{{ batch_literal(batch) }}{{ ", " if not loop.last }}{% endfor -%}
+            )
+            and late_rows.{{ key }} is not null
+    {%- endset %}
+    {%- set before -%}
+        create temporary table {{ keys_table }} on commit drop as {{ late_keys }};
+
+        analyze {{ keys_table }};
+
+        create temporary table {{ keys_table }}_before on commit drop as
+        select * from {{ target }}
+        where {{ key }} in (select {{ keys_table }}.{{ key }} from {{ keys_table }});
+
+        delete from {{ target }}
+        where {{ key }} in (select {{ keys_table }}.{{ key }} from {{ keys_table }});
+    {%- endset %}
+    {%- set after -%}
+        insert into {{ audit_schema }}.rederived_keys (snapshot_name, key_value, changed_since)
+        with
+
+        after as (
+
+            select * from {{ target }}
+            where {{ key }} in (select {{ keys_table }}.{{ key }} from {{ keys_table }})
+
+        ),
+
+        differing as (
+
+            select 'before' as side, * from (
+                select * from {{ keys_table }}_before
+                except all
+                select * from after
+            ) as only_before
+            union all
+            select 'after' as side, * from (
+                select * from after
+                except all
+                select * from {{ keys_table }}_before
+            ) as only_after
+
+        ),
+
+        earliest as (
+
+            -- A version both sides hold, differing in its end alone, changes from the
+            -- earlier end on; any other difference from the version's start.
+            select
+                differing.{{ key }},
+                min(case
+                    when to_jsonb(differing) - 'dbt_valid_to' - 'side'
+                        = to_jsonb(counterpart) - 'dbt_valid_to' - 'side'
+                        then least(
+                            coalesce(differing.dbt_valid_to, 'infinity'),
+                            coalesce(counterpart.dbt_valid_to, 'infinity'))
+                    else differing.dbt_valid_from
+                end) as changed_from
+            from differing
+            left join differing as counterpart
+                on
+                    differing.dbt_scd_id = counterpart.dbt_scd_id
+                    and differing.side != counterpart.side
+            group by differing.{{ key }}
+
+        ),
+
+        first_versions as (
+
+            select {{ key }}, min(dbt_valid_from) as first_from
+            from (
+                select {{ key }}, dbt_valid_from from {{ keys_table }}_before
+                union all
+                select {{ key }}, dbt_valid_from from after
+            ) as versions
+            group by {{ key }}
+
+        )
+
+        select
+            '{{ node.name }}',
+            earliest.{{ key }}::text,
+            case
+                when earliest.changed_from <= first_versions.first_from
+                    then '-infinity'::timestamptz
+                else {{ as_utc('earliest.changed_from') }}
+            end
+        from earliest
+        inner join first_versions using ({{ key }})
+        on conflict (snapshot_name, key_value) do update set
+            changed_since = least(rederived_keys.changed_since, excluded.changed_since);
+    {%- endset %}
+    {%- set counts = replay_snapshot(node, state_sql, source_rows, loaded,
+        keys='in (select ' ~ keys_table ~ '.' ~ key ~ ' from ' ~ keys_table ~ ')',
+        before=before, after=after) %}
+    {%- set on_time = batches | reject('in', late) | list %}
+    {%- if on_time %}
+        {%- set more = replay_snapshot(node, state_sql, source_rows, on_time,
+            keys='not in (' ~ late_keys ~ ')', label='_on_time') %}
+        {%- set counts = {'inserted': counts.inserted + more.inserted,
+                          'closed': counts.closed + more.closed} %}
+    {%- endif %}
+    {{ return(counts) }}
+{% endmacro %}
+
+{#-
+    For the incremental models (macros/incremental/late_batches.sql): the order and product
+    ids the late batches' rows name (the runner recorded the batches themselves).
+-#}
+{% macro record_late_batches(late, audit_schema) -%}
+    {%- set dates -%}
+        {%- for batch in late %}{{ batch_literal(batch) }}{{ ", " if not loop.last }}{% endfor -%}
+    {%- endset %}
+    insert into {{ audit_schema }}.late_keys (key_name, key_value)
+    select distinct 'order_id', ({{ safe_integer('orders.order_id') }})::text
+    from {{ source('erp', 'erp_orders') }} as orders
+    where orders._batch_date in ({{ dates }}) and {{ safe_integer('orders.order_id') }} is not null
+    union
+    select distinct 'product_id', products.product_id
+    from {{ ref('base_erp__products') }} as products
+    where products._batch_date in ({{ dates }}) and products.product_id is not null
+    on conflict do nothing
 {%- endmacro %}

@@ -21,6 +21,10 @@ from runner.errors import WarehouseError
 from runner.settings import Settings
 
 
+# The audit tables that say what late batches changed until a build succeeds.
+LATE_CHANGES = ("late_batches", "late_keys", "rederived_keys", "late_lines")
+
+
 @dataclass
 class BuildOutcome:
     freshness_ok: bool
@@ -66,6 +70,32 @@ def plan_batches(settings: Settings) -> BatchPlan:
                 batch_date date primary key,
                 applied_at timestamptz not null default now()
             )""").format(applied))
+        # What a late batch changed, for the incremental models; emptied after a build
+        # that succeeded (macros/incremental/late_batches.sql).
+        cur.execute(sql.SQL(
+            """create table if not exists {} (
+                batch_date date primary key,
+                first_line_load_order bigint not null
+            );
+            create table if not exists {} (
+                key_name text not null,
+                key_value text not null,
+                primary key (key_name, key_value)
+            );
+            create table if not exists {} (
+                snapshot_name text not null,
+                key_value text not null,
+                changed_since timestamptz not null,
+                primary key (snapshot_name, key_value)
+            );
+            create table if not exists {} (
+                order_line_id bigint primary key,
+                order_id bigint not null,
+                customer_id text not null,
+                product_id text not null,
+                store_id text not null,
+                order_date date not null
+            )""").format(*(sql.Identifier(schema, name) for name in LATE_CHANGES)))
         has_loads = embedded.relation_exists(cur, "bronze.load_log")
         if not embedded.relation_exists(cur, f"{schema}.snapshot_files"):
             cur.execute(sql.SQL(
@@ -148,9 +178,11 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     plan = plan_batches(settings)
     audit_schema, batches, applied_before, late = (
         plan.audit_schema, plan.pending, plan.applied_before, plan.late)
+    # A late batch changes the history from its day on. With --full-refresh the snapshots
+    # are re-derived from every loaded batch and gold is rebuilt; else only the keys, lines
+    # and groups it touches are (macros/incremental/late_batches.sql).
+    rebuild = bool(late) and _given(dbt_args, "--full-refresh")
     if late:
-        # A late batch changes the history from its day on: the snapshots are re-derived
-        # from every loaded batch, and what was built from them is rebuilt.
         retired = plan.retired
         if retired:
             raise WarehouseError(
@@ -159,10 +191,13 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
                 f"the retired partitions ({', '.join(retired)}). Restore those with `runner "
                 "partitions restore`, then run `runner build` again."
             )
-        batches = plan.loaded
+        if rebuild:
+            batches = plan.loaded
     # Parse, freshness, the replay and the build all get the user's vars (a changed var
     # forces dbt to parse the whole project again).
     vars_args, build_args = _split_vars(dbt_args)
+    if late and not rebuild:
+        record_late_batches(settings, audit_schema, late, _lateness_days(settings, vars_args))
     observing = observe.status(settings).enabled
     if observing and plan.loaded:
         # Elementary's anomaly tests look at the days before "now": the data's now is the
@@ -184,8 +219,6 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
             # observe install` builds them once, and rebuilding them in every build costs
             # more than the rest of its work.
             excluded.append("package:elementary")
-    if late and not _given(build_args, "--full-refresh"):
-        build_args = [*build_args, "--full-refresh"]
     if excluded:
         # `empty`: leave out these nodes, not the tests on them (the snapshots' tests run).
         build_args = [*build_args, "--exclude", *excluded, "--indirect-selection", "empty"]
@@ -201,13 +234,14 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
         result_path = Path(scratch) / "result.json"
         spec_path.write_text(json.dumps({
             "audit_schema": audit_schema, "batches": batches, "freshness": freshness,
-            "late": late, "verbose": verbose,
+            "late": late, "rebuild": rebuild, "verbose": verbose,
             # A selection of the user's own may leave the replay out: it runs first then.
             "replay_first": user_selected and bool(batches),
             "vars_args": vars_args, "build_args": build_args, "result_path": str(result_path),
             # What the build's replay node applies (macros/snapshots/snapshot_replay_materialization.sql).
             "build_vars_args": (_with_var(vars_args, "snapshot_replay", {
-                "batches": batches, "audit_schema": audit_schema, "rebuild": bool(late)})
+                "batches": batches, "audit_schema": audit_schema, "rebuild": rebuild,
+                "late": late, "loaded": plan.loaded})
                 if batches else vars_args),
             # Elementary uploads the project's artifacts after every invocation; the build
             # at the end uploads them, so freshness and the replay's inputs skip it.
@@ -250,8 +284,47 @@ def run_build(settings: Settings, dbt_args: list[str], *, freshness: bool = True
     if outcome.get("build_returncode") == 0 and not _given(build_args, "--target-path"):
         # What production now runs: `runner ci` builds a change against it (--defer).
         ci.save_production_state(settings)
+        if not user_selected:
+            forget_late_changes(settings, audit_schema)
     return BuildOutcome(freshness_ok, batches, outcome.get("build_returncode", returncode),
                         outcome.get("replay_s", 0.0), late, outcome.get("invocations", {}))
+
+
+def record_late_batches(settings: Settings, audit_schema: str, late: list[str],
+                        lateness_days: int) -> None:
+    """Record the late batches, each with the lowest load order of the order lines that
+    could have waited for its orders or products (from its date minus the lateness window),
+    before the build: silver reads them (macros/incremental/late_batches.sql)."""
+    with embedded.cursor(settings) as cur:
+        cur.execute(sql.SQL(
+            """insert into {} (batch_date, first_line_load_order)
+            select
+                late.batch_date,
+                coalesce((
+                    select min(lines._load_order) from bronze.erp_order_lines as lines
+                    where lines._batch_date >= late.batch_date - %s
+                ), 0)
+            from unnest(%s::date[]) as late (batch_date)
+            on conflict (batch_date) do update set
+                first_line_load_order = least(
+                    late_batches.first_line_load_order, excluded.first_line_load_order)
+            """).format(sql.Identifier(audit_schema, "late_batches")), (lateness_days, late))
+
+
+def _lateness_days(settings: Settings, vars_args: list[str]) -> int:
+    """var('order_lateness_days') as the build will see it: the user's --vars, else
+    dbt_project.yml's."""
+    given = yaml.safe_load(vars_args[1]) if vars_args else {}
+    project = yaml.safe_load((Path(settings.project_dir) / "dbt_project.yml").read_text())
+    merged = {**(project.get("vars") or {}), **(given if isinstance(given, dict) else {})}
+    return int(merged.get("order_lateness_days", 3))
+
+
+def forget_late_changes(settings: Settings, audit_schema: str) -> None:
+    """Empty the record of what late batches changed once a whole build has used it."""
+    with embedded.cursor(settings) as cur:
+        for name in LATE_CHANGES:
+            cur.execute(sql.SQL("delete from {}").format(sql.Identifier(audit_schema, name)))
 
 
 # The loader's own tables in bronze, not source data.

@@ -78,8 +78,10 @@ def _replay_line(spec: dict, build, outcome: dict) -> None:
     detail = f"{len(batches)} batch(es) applied ({span})"
     if spec["late"]:
         detail += (f"; late batch(es) {', '.join(spec['late'])} got files after newer or the "
-                   "same batches were applied, so the history was re-derived from every batch "
-                   "and gold is rebuilt in full")
+                   "same batches were applied, so " + (
+                       "the history was re-derived from every batch and gold is rebuilt in full"
+                       if spec["rebuild"] else
+                       "the keys they touch were re-derived and gold rewrites what they changed"))
     phase("snapshots", detail, outcome["replay_s"])
 
 

@@ -33,6 +33,12 @@ snapshot_versions as not materialized (
         inner join snapshot_versions
             on previous_run.customer_key = snapshot_versions.dbt_scd_id
         where previous_run.is_current and snapshot_versions.dbt_valid_to is not null
+        {%- set rederived = rederived_customers() %}
+        {%- if rederived %}
+        union
+        -- Customers whose history a late batch re-derived.
+        select customer_id from {{ rederived }} as rederived (customer_id)
+        {%- endif %}
 
     ),
 

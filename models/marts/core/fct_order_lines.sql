@@ -9,7 +9,8 @@
             {'columns': ['product_id', 'order_date']},
             {'columns': ['order_id']},
             {'columns': ['source_load_order']},
-        ]
+        ],
+        post_hook=["{{ record_late_lines() }}"]
     )
 }}
 -- One row per order line, keyed to the customer, product and store versions valid when
@@ -109,6 +110,19 @@ exchange_rate_windows as (
             {{ unknown_member_arrived('dim_customers', 'customer', 'customer_id') }}
             or {{ unknown_member_arrived('dim_products', 'product', 'product_id') }}
             or {{ unknown_member_arrived('dim_stores', 'store', 'store_id') }}
+        {%- set within_reach = within_reach_of_late_batches('order_lines._batch_date') %}
+        {%- if within_reach %}
+        union
+        -- Lines a late batch changed (macros/incremental/late_batches.sql): keyed to a
+        -- re-derived version, and lines it let in (their order or product came in time).
+        {{ late_fact_lines(this) }}
+        union
+        select order_lines.order_line_id
+        from order_lines
+        left join {{ this }} as previous_run
+            on order_lines.order_line_id = previous_run.order_line_id
+        where {{ within_reach }} and previous_run.order_line_id is null
+        {%- endif %}
 
     ),
 

@@ -73,6 +73,7 @@ dim_stores as not materialized (
         where
             {{ unknown_member_arrived('dim_customers', 'customer', 'customer_id') }}
             or {{ unknown_member_arrived('dim_stores', 'store', 'store_id') }}
+        {{ late_line_groups('late_lines.order_id') }}
 
     ),
 

@@ -54,6 +54,7 @@ dim_stores as (
 
         {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_date, orders.store_id', 'max(max_source_load_order)') }}
+        {{ late_line_groups('late_lines.order_date, late_lines.store_id') }}
 
     ),
 

@@ -39,6 +39,8 @@ daily as not materialized (
 
         {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_month, orders.store_id', 'max(max_source_load_order)') }}
+        {{ late_line_groups(
+            "date_trunc('month', late_lines.order_date)::date, late_lines.store_id") }}
 
     ),
 

@@ -66,6 +66,8 @@ latest_products as (
 
         {{ groups_left_by_changed_lines(ref('base_erp__order_lines'), ref('base_erp__orders'),
             'orders.order_month, line_versions.product_id', 'max(max_source_load_order)') }}
+        {{ late_line_groups(
+            "date_trunc('month', late_lines.order_date)::date, late_lines.product_id") }}
 
     ),
 

@@ -12,7 +12,8 @@ with
 
 order_lines as (
 
-    {{ unmerged_rows(ref('base_erp__order_lines'), 'order_line_id', 'rejection_reason is null') }}
+    {{ unmerged_rows(ref('base_erp__order_lines'), 'order_line_id', 'rejection_reason is null',
+        also=within_reach_of_late_batches('parsed._batch_date')) }}
 
 ),
 

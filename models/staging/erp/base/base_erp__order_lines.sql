@@ -8,14 +8,17 @@
 -- Order lines with their hard rules, including the two that look at other entities: the
 -- product and the order must arrive within var('order_lateness_days') of the line.
 -- Until that window closes a line without them is 'awaiting_*' and is re-checked on
--- every run; after it, 'unknown_*' is final. The rule depends only on arrival dates, so
--- incremental runs and full refreshes agree.
+-- every run; after it, 'unknown_*' is final, unless a late batch may bring its order or
+-- product (macros/incremental/late_batches.sql). The rule depends only on arrival dates,
+-- so incremental runs and full refreshes agree.
 with
 
 source as (
 
+    {%- set late = within_reach_of_late_batches('_batch_date') %}
     {{ unparsed_bronze_rows(
-        source('erp', 'erp_order_lines'), recheck="rejection_reason like 'awaiting%'"
+        source('erp', 'erp_order_lines'), recheck="rejection_reason like 'awaiting%'" ~ (
+            " or (rejection_reason like 'unknown%' and " ~ late ~ ")" if late else "")
     ) }}
 
 ),
