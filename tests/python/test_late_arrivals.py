@@ -280,6 +280,14 @@ def line_row(line_id, order_id, product, at):
     return f"{line_id},{order_id},1,{product},2,5.00,0.00,{at}"
 
 
+def write_order(landing, batch, order_id, customer, store, product, at):
+    """An order with one line (its id the order's), in the ERP files of `batch`."""
+    write(landing / f"erp__orders__{batch}.csv", ORDERS_HEADER,
+          order_row(order_id, customer, store, at))
+    write(landing / f"erp__order_lines__{batch}.csv", LINES_HEADER,
+          line_row(order_id, order_id, product, at))
+
+
 def customer_record(customer_id, at, segment="consumer", **extra):
     return json.dumps({
         "customer_id": customer_id, "first_name": "Late", "last_name": "Version",
@@ -362,12 +370,8 @@ def test_a_late_customer_version_between_two_rekeys_the_lines(warehouse_env, tmp
         (landing / f"crm__customers__{day(state, offset)}.jsonl").write_text(
             customer_record(customer, f"{day(state, offset)} 08:00:00", segment))
     for offset in (1, 2, 3):
-        at = f"{day(state, offset)} 12:00:00"
-        order_id = 990000200 + offset
-        write(landing / f"erp__orders__{day(state, offset)}.csv", ORDERS_HEADER,
-              order_row(order_id, customer, store, at))
-        write(landing / f"erp__order_lines__{day(state, offset)}.csv", LINES_HEADER,
-              line_row(order_id, order_id, product, at))
+        write_order(landing, day(state, offset), 990000200 + offset, customer, store, product,
+                    f"{day(state, offset)} 12:00:00")
     held = landing / f"crm__customers__{day(state, 2)}.jsonl"
     loader.load(settings, landing)
     build(settings)
@@ -391,12 +395,8 @@ def test_a_late_file_for_a_key_deleted_later(warehouse_env, tmp_path):
     # The customer orders on day one and two and is deleted on day three; a product is
     # changed on day one.
     for offset in (1, 2):
-        at = f"{day(state, offset)} 12:00:00"
-        order_id = 990000300 + offset
-        write(landing / f"erp__orders__{day(state, offset)}.csv", ORDERS_HEADER,
-              order_row(order_id, customer, store, at))
-        write(landing / f"erp__order_lines__{day(state, offset)}.csv", LINES_HEADER,
-              line_row(order_id, order_id, product, at))
+        write_order(landing, day(state, offset), 990000300 + offset, customer, store, product,
+                    f"{day(state, offset)} 12:00:00")
     (landing / f"crm__customers__{day(state, 3)}.jsonl").write_text(json.dumps({
         "customer_id": customer, "is_deleted": True,
         "updated_at": f"{day(state, 3)} 08:00:00"}) + "\n")
@@ -426,11 +426,8 @@ def test_a_late_customer_version_that_outranks_a_later_file(warehouse_env, tmp_p
         customer_record(customer, f"{day(state, 1)} 08:00:00", "small business"))
     (landing / f"crm__customers__{day(state, 3)}.jsonl").write_text(
         customer_record(customer, f"{day(state, 2)} 10:00:00", "vip"))
-    at = f"{day(state, 2)} 15:00:00"
-    write(landing / f"erp__orders__{day(state, 2)}.csv", ORDERS_HEADER,
-          order_row(990000401, customer, store, at))
-    write(landing / f"erp__order_lines__{day(state, 2)}.csv", LINES_HEADER,
-          line_row(990000401, 990000401, product, at))
+    write_order(landing, day(state, 2), 990000401, customer, store, product,
+                f"{day(state, 2)} 15:00:00")
     loader.load(settings, landing)
     build(settings)
     keyed_before = query(settings, "select customer_key from gold.fct_orders where order_id = %s",
