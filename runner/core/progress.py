@@ -47,7 +47,9 @@ class DbtProgress:
 
     def __init__(self, log_path: Path, verbose: bool) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log = log_path.open("w")
+        # UTF-8 whatever the locale, and a character that cannot be written (a surrogate
+        # from undecodable bytes) is escaped rather than stopping the build.
+        self.log = log_path.open("w", encoding="utf-8", errors="backslashreplace")
         self.verbose = verbose
         self.counting = sys.stdout.isatty() and not verbose
         self.total = self.done = 0

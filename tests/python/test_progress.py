@@ -48,7 +48,8 @@ def test_build_prints_phases_and_a_summary_and_logs_dbt(loaded):
     assert gold_rows > 1000, rows
     # dbt's own lines are in the log, not on the screen.
     assert "START sql" not in result.stdout
-    assert "START sql incremental model" in BUILD_LOG.read_text()
+    # Read leniently: once in CI the log held one byte that is not UTF-8 (not reproduced).
+    assert "START sql incremental model" in BUILD_LOG.read_text(errors="replace")
 
 
 def test_verbose_shows_dbt_live(loaded):
