@@ -24,7 +24,7 @@ from psycopg2 import sql
 from runner import __version__
 from runner.core import backup as backups
 from runner.core import build as builder
-from runner.core import citus, dbt, embedded
+from runner.core import citus, dbt, embedded, progress
 from runner.core import generate as gen
 from runner.core import load as loader
 from runner.errors import WarehouseError
@@ -123,7 +123,7 @@ def _layer_split(settings: Settings) -> dict[str, float]:
     for result in results["results"]:
         unique_id = result["unique_id"]
         kind = unique_id.split(".")[0]
-        if unique_id == "model.warehouse.int_snapshot_replay":
+        if unique_id == progress.REPLAY_NODE:
             continue  # the replay's own figure (outcome.replay_s)
         if kind == "model":
             name = unique_id.split(".")[-1]

@@ -21,12 +21,16 @@ def phase(name: str, detail: str, seconds: float | None = None) -> None:
     print(f"  {name:<10} {detail}{took}", flush=True)
 
 
+# The build's snapshot replay (models/intermediate/snapshots/int_snapshot_replay.sql).
+REPLAY_NODE = "model.warehouse.int_snapshot_replay"
+
+
 def layer_of(resource_type: str, unique_id: str, path: str) -> str:
     if resource_type in ("test", "unit_test"):
         return "tests"
     if resource_type == "snapshot":
         return "snapshots"
-    if unique_id == "model.warehouse.int_snapshot_replay":
+    if unique_id == REPLAY_NODE:
         return "replay"  # its own line, printed by the session
     if unique_id.split(".")[1] != "warehouse":
         return "observability"

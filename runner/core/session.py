@@ -32,7 +32,7 @@ gc.set_threshold(50_000, 20, 100)
 
 from dbt.cli.main import dbtRunner  # noqa: E402 (after the threshold: the import allocates)
 
-from runner.core.progress import DbtProgress, phase, print_layers  # noqa: E402
+from runner.core.progress import REPLAY_NODE, DbtProgress, phase, print_layers  # noqa: E402
 
 
 def _timed(name: str, outcome: dict, result) -> None:
@@ -58,9 +58,6 @@ def _freshness_line(result, seconds: float) -> None:
     if late:
         detail += f"; late or unchecked: {', '.join(sorted(late))} (see logs/build.log)"
     phase("freshness", detail, seconds)
-
-
-REPLAY_NODE = "model.warehouse.int_snapshot_replay"
 
 
 def _replay_line(spec: dict, build, outcome: dict) -> None:
