@@ -30,8 +30,10 @@ test: install lint pytest
 lint: install
 	$(BIN)/runner lint
 
+# One worker per core (pytest-xdist), each with its own embedded server and project copy;
+# a module's tests stay on one worker, as they share the module's database.
 pytest: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | sort -f > constraints.tmp

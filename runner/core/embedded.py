@@ -100,7 +100,12 @@ def _prepare_root(pgdata: Path) -> None:
             ensure_user_exists,
         )
 
-    entry = ensure_user_exists(SYSTEM_USER)
+    try:
+        entry = ensure_user_exists(SYSTEM_USER)
+    except subprocess.CalledProcessError:
+        if not _user_exists(SYSTEM_USER):  # not another runner's useradd winning the race
+            raise
+        entry = pwd.getpwnam(SYSTEM_USER)
     pgdata.mkdir(parents=True, exist_ok=True)
     ensure_prefix_permissions(pgdata)
     ensure_prefix_permissions(POSTGRES_BIN_PATH)

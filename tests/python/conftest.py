@@ -7,10 +7,12 @@ is never touched.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -22,7 +24,27 @@ from runner.cli import cli
 from runner.core import embedded
 from runner.settings import load_settings
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+REPO_DIR = Path(__file__).resolve().parents[2]
+
+
+def _worker_project() -> Path:
+    """The project the tests build: the checkout itself, or under pytest-xdist (`make test`
+    runs one worker per core) a copy of its working tree per worker, so workers never
+    share dbt's target/ and logs/ folders."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return REPO_DIR
+    copy = Path(tempfile.mkdtemp(prefix=f"warehouse-{worker}-")) / "warehouse"
+    shutil.copytree(REPO_DIR, copy, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".venv-airflow", ".warehouse", "target", "logs", "landing", "backups",
+        "report", "edr_target", "__pycache__", ".pytest_cache"))
+    if (REPO_DIR / ".venv").is_dir():  # for what runs .venv/bin/runner (the Airflow DAG)
+        (copy / ".venv").symlink_to(REPO_DIR / ".venv")
+    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    return copy
+
+
+PROJECT_DIR = _worker_project()
 PG15 = Path("/usr/lib/postgresql/15/bin")
 EXTERNAL_VARS = ("WAREHOUSE_DSN", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import query
+from conftest import PROJECT_DIR, query
 from runner.core import alerts
 from runner.core import daily as nightly
 from runner.core import generate as gen
@@ -453,7 +453,7 @@ def test_an_airflow_night_with_a_bad_file_is_recorded_builds_anyway_and_fails(
     landing = tmp_path / "landing"
     landing.mkdir()
     (landing / "erp__orders__2031-01-01.csv").write_text("not,the,header\n1,2,3\n")
-    project = Path(__file__).resolve().parents[2]
+    project = PROJECT_DIR
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"),
                AIRFLOW__CORE__DAGS_FOLDER=str(project / "deploy" / "airflow"),
                AIRFLOW__CORE__LOAD_EXAMPLES="False",

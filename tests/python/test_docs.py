@@ -21,9 +21,12 @@ def fetch(url):
 
 def test_the_docs_site_is_served(database):
     port = embedded.free_port()
+    # Ctrl-C stops the server; a shell's background job (`pytest &`) starts with SIGINT
+    # ignored, and so would the server, unless its default comes back.
     process = subprocess.Popen([sys.executable, "-m", "runner.cli", "docs", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=dict(os.environ))
+                               env=dict(os.environ),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while True:
@@ -41,7 +44,10 @@ def test_the_docs_site_is_served(database):
         assert "nodes" in json.loads(catalog)
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        finally:
+            process.kill()
     overview = [d for d in manifest["docs"].values() if d["name"] == "__overview__"
                 and d["package_name"] == "warehouse"]
     assert overview and "How to query gold" in overview[0]["block_contents"]

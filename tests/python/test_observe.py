@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_DIR, query
+from conftest import REPO_DIR, query
 from runner.core import build as builder
 from runner.core import dbt
 from runner.core import generate as gen
@@ -34,13 +34,13 @@ needs_mirror = pytest.mark.skipif(
 def project(tmp_path_factory, monkeypatch_module):
     """A copy of the committed project, so installing a package never touches the checkout."""
     copy = tmp_path_factory.mktemp("project") / "warehouse"
-    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_DIR, capture_output=True,
+    files = subprocess.run(["git", "ls-files"], cwd=REPO_DIR, capture_output=True,
                            text=True, check=True).stdout.split()
     for name in files:
         target = copy / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if (PROJECT_DIR / name).is_file():
-            shutil.copy2(PROJECT_DIR / name, target)
+        if (REPO_DIR / name).is_file():
+            shutil.copy2(REPO_DIR / name, target)
     monkeypatch_module.setenv("WAREHOUSE_PROJECT_DIR", str(copy))
     return copy
 
