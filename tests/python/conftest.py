@@ -128,16 +128,54 @@ def query(settings, sql, params=None):
         conn.close()
 
 
-def built_sample(settings, landing):
+# The first built sample of a session, kept as a template database: a later call in the
+# same environment copies it (CREATE DATABASE ... TEMPLATE) instead of loading and building
+# the same files again.
+_SAMPLE_TEMPLATES: dict[tuple, str] = {}
+
+
+def _sample_key(settings) -> tuple:
+    env = sorted((name, value) for name, value in os.environ.items()
+                 if name.startswith(("WAREHOUSE_", "DBT_")) and name != "WAREHOUSE_DB")
+    return (settings.host, settings.port, settings.user, (settings.home / "roles.json").exists(),
+            str(PROJECT_DIR), tuple(env))
+
+
+def _copy_database(settings, template, name):
+    conn = embedded.connect(settings, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(f'create database "{name}" template "{template}"')
+    finally:
+        conn.close()
+
+
+def built_sample(settings, landing, reuse=False):
     """Generate (scale 0.01), load and build a warehouse; returns the generator's state and
-    a live customer, store and product id to write new source rows against."""
+    a live customer, store and product id to write new source rows against.
+
+    The generator is deterministic, so the files are the same each time. With `reuse`, an
+    empty database becomes a copy of the session's first such build (load_log has the same
+    names and checksums, so what the test loads next is new to it, as it would be); for a
+    caller that builds again before it reads dbt's target/, which the copy leaves as it was."""
     from runner.core import build as builder
     from runner.core import generate as gen
     from runner.core import load as loader
 
     state = gen.generate(landing, seed=11, scale=0.01)
-    loader.load(settings, landing)
-    assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+    key = _sample_key(settings)
+    empty = not query(settings, "select 1 from pg_namespace where nspname = 'bronze'")
+    if reuse and empty and key in _SAMPLE_TEMPLATES:
+        _copy_database(settings, _SAMPLE_TEMPLATES[key], settings.dbname)
+    else:
+        loader.load(settings, landing)
+        assert builder.run_build(settings, [], freshness=False).build_returncode == 0
+        if reuse and empty:
+            template = f"sample_{len(_SAMPLE_TEMPLATES)}"
+            _copy_database(settings, settings.dbname, template)
+            _SAMPLE_TEMPLATES[key] = template
     customer = query(settings, "select customer_id from silver.stg_crm__customers "
                                "where not is_deleted order by customer_id limit 1")[0][0]
     store = query(settings, "select store_id from silver.stg_erp__stores order by 1 limit 1")[0][0]

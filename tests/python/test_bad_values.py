@@ -15,7 +15,7 @@ ORDER_ID, LINE_ID = 990000101, 990000101
 def test_out_of_range_quantity_and_unknown_store_do_not_stop_gold(database, tmp_path):
     settings = database
     landing = tmp_path / "landing"
-    state, customer, _, product = built_sample(settings, landing)
+    state, customer, _, product = built_sample(settings, landing, reuse=True)
     day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     at = f"{day} 10:00:00"
     (landing / f"erp__orders__{day}.csv").write_text(

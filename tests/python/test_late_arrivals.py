@@ -26,7 +26,7 @@ def write(path, header, row):
 def test_line_waiting_for_its_product_reaches_the_facts(database, tmp_path):
     settings = database
     landing = tmp_path / "landing"
-    state, customer, store, product = built_sample(settings, landing)
+    state, customer, store, product = built_sample(settings, landing, reuse=True)
     day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     day_two = day_one + dt.timedelta(days=1)
 
@@ -161,7 +161,7 @@ def reached_gold(settings, customer_id):
 def test_a_file_loaded_after_its_date_was_built_is_applied(warehouse_env, tmp_path):
     settings = empty_database(warehouse_env, "late_files")
     landing = tmp_path / "landing"
-    state, *_ = built_sample(settings, landing)
+    state, *_ = built_sample(settings, landing, reuse=True)
     stores = sorted(landing.glob("erp__stores__*.csv"))[-1].read_text()
     day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     day_two = day_one + dt.timedelta(days=1)
@@ -213,7 +213,7 @@ def test_a_line_moved_to_another_order_leaves_its_old_order(warehouse_env, tmp_p
     an order left with no line goes."""
     settings = empty_database(warehouse_env, "moved_lines")
     landing = tmp_path / "landing"
-    state, *_ = built_sample(settings, landing)
+    state, *_ = built_sample(settings, landing, reuse=True)
     day_one = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
     # Orders on different days, stores and customers: a two-line order gives a line to
     # another, a one-line order gives its only line away and is left empty.
@@ -335,7 +335,7 @@ def assert_same_as_from_scratch(settings):
 def test_a_late_order_accepts_a_line_rejected_as_unknown_order(warehouse_env, tmp_path):
     settings = empty_database(warehouse_env, "late_unknown_order")
     landing = tmp_path / "landing"
-    state, customer, store, product = built_sample(settings, landing)
+    state, customer, store, product = built_sample(settings, landing, reuse=True)
     order_id, line_id = 990000101, 990000101
     # Day one: a line whose order has not come; day four: other orders, so the lateness
     # window of three days has closed and the line is rejected for good.
@@ -364,7 +364,7 @@ def test_a_late_order_accepts_a_line_rejected_as_unknown_order(warehouse_env, tm
 def test_a_late_customer_version_between_two_rekeys_the_lines(warehouse_env, tmp_path):
     settings = empty_database(warehouse_env, "late_between")
     landing = tmp_path / "landing"
-    state, customer, store, product = built_sample(settings, landing)
+    state, customer, store, product = built_sample(settings, landing, reuse=True)
     # The customer changes on day one and day three; an order on each of days one to three.
     for offset, segment in ((1, "small business"), (3, "vip")):
         (landing / f"crm__customers__{day(state, offset)}.jsonl").write_text(
@@ -391,7 +391,7 @@ def test_a_late_customer_version_between_two_rekeys_the_lines(warehouse_env, tmp
 def test_a_late_file_for_a_key_deleted_later(warehouse_env, tmp_path):
     settings = empty_database(warehouse_env, "late_deleted")
     landing = tmp_path / "landing"
-    state, customer, store, product = built_sample(settings, landing)
+    state, customer, store, product = built_sample(settings, landing, reuse=True)
     # The customer orders on day one and two and is deleted on day three; a product is
     # changed on day one.
     for offset in (1, 2):
@@ -421,7 +421,7 @@ def test_a_late_customer_version_that_outranks_a_later_file(warehouse_env, tmp_p
     gets fct_orders and the aggregates to rewrite them."""
     settings = empty_database(warehouse_env, "late_outranks")
     landing = tmp_path / "landing"
-    state, customer, store, product = built_sample(settings, landing)
+    state, customer, store, product = built_sample(settings, landing, reuse=True)
     (landing / f"crm__customers__{day(state, 1)}.jsonl").write_text(
         customer_record(customer, f"{day(state, 1)} 08:00:00", "small business"))
     (landing / f"crm__customers__{day(state, 3)}.jsonl").write_text(

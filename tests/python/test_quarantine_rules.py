@@ -377,7 +377,7 @@ def hostile_rows(day, live):
 def hostile_build(database, tmp_path_factory):
     settings = database
     landing = tmp_path_factory.mktemp("hostile") / "landing"
-    state, customer, store, product = built_sample(settings, landing)
+    state, customer, store, product = built_sample(settings, landing, reuse=True)
     order = query(settings, "select order_id::text from silver.stg_erp__orders order by 1 limit 1")[0][0]
     live = {"customer": customer, "store": store, "product": product, "order": order}
     day = dt.date.fromisoformat(state.batches[-1]) + dt.timedelta(days=1)
