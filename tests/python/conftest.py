@@ -66,16 +66,21 @@ def warehouse_env(tmp_path_factory):
     os.environ.update(saved)
 
 
-def empty_database(settings, name):
-    """Settings for database `name` on the same server, dropped and created empty."""
+def recreate_database(settings, name, template="template1"):
+    """Drop database `name` on the same server and create it again from `template`."""
     conn = embedded.connect(settings, "postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             cur.execute(f'drop database if exists "{name}" with (force)')
-            cur.execute(f'create database "{name}"')
+            cur.execute(f'create database "{name}" template "{template}"')
     finally:
         conn.close()
+
+
+def empty_database(settings, name):
+    """Settings for database `name` on the same server, dropped and created empty."""
+    recreate_database(settings, name)
     return settings.with_database(name)
 
 
@@ -141,17 +146,6 @@ def _sample_key(settings) -> tuple:
             str(PROJECT_DIR), tuple(env))
 
 
-def _copy_database(settings, template, name):
-    conn = embedded.connect(settings, "postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-            cur.execute(f'create database "{name}" template "{template}"')
-    finally:
-        conn.close()
-
-
 def built_sample(settings, landing, reuse=False):
     """Generate (scale 0.01), load and build a warehouse; returns the generator's state and
     a live customer, store and product id to write new source rows against.
@@ -168,13 +162,13 @@ def built_sample(settings, landing, reuse=False):
     key = _sample_key(settings)
     empty = not query(settings, "select 1 from pg_namespace where nspname = 'bronze'")
     if reuse and empty and key in _SAMPLE_TEMPLATES:
-        _copy_database(settings, _SAMPLE_TEMPLATES[key], settings.dbname)
+        recreate_database(settings, settings.dbname, _SAMPLE_TEMPLATES[key])
     else:
         loader.load(settings, landing)
         assert builder.run_build(settings, [], freshness=False).build_returncode == 0
         if reuse and empty:
             template = f"sample_{len(_SAMPLE_TEMPLATES)}"
-            _copy_database(settings, settings.dbname, template)
+            recreate_database(settings, template, settings.dbname)
             _SAMPLE_TEMPLATES[key] = template
     customer = query(settings, "select customer_id from silver.stg_crm__customers "
                                "where not is_deleted order by customer_id limit 1")[0][0]
