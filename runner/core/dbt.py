@@ -167,6 +167,9 @@ def parse_state_per_connection(settings: Settings):
     suite's databases, a staging copy) does not cost a full parse each time. dbt still
     checks the copy's files, vars and connection, and parses again whatever differs.
     Yields the environment variables for dbt."""
+    # First, so a state that a change of packages makes stale is gone before dbt is
+    # pointed at it (dbt refuses a --partial-parse-file-path that does not exist).
+    forget_parse_if_packages_changed(settings)
     key = hashlib.sha256("\0".join(map(str, (
         settings.host, settings.port, settings.user, settings.dbname, settings.target,
     ))).encode()).hexdigest()[:20]

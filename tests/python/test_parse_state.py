@@ -20,3 +20,24 @@ def test_going_back_to_a_warehouse_does_not_parse_everything_again(warehouse_env
     again = parse(first)
     assert "Unable to do partial parsing" not in again, again[-2000:]
     assert "Unable to do partial parsing" not in parse(second)
+
+
+def test_a_change_of_packages_parses_afresh_instead_of_failing(warehouse_env, tmp_path):
+    """Installing or removing a package (Elementary) drops the kept states, which dbt must
+    then not be pointed at: it refuses a --partial-parse-file-path that does not exist."""
+    import shutil
+    from dataclasses import replace
+
+    from conftest import PROJECT_DIR
+
+    project = tmp_path / "warehouse"
+    shutil.copytree(PROJECT_DIR, project, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".venv-airflow", ".warehouse", "target", "logs", "dbt_packages"))
+    settings = replace(empty_database(warehouse_env, "parse_packages"), project_dir=project)
+    parse(settings)  # leaves a kept state for this connection
+    package = project / "dbt_packages" / "tiny"
+    package.mkdir(parents=True)
+    (package / "dbt_project.yml").write_text("name: tiny\nversion: '1.0'\nconfig-version: 2\n")
+    assert "Unable to do partial parsing" in parse(settings)
+    shutil.rmtree(package)
+    assert "Unable to do partial parsing" in parse(settings)
