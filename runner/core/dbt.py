@@ -206,7 +206,9 @@ def run_dbt_checked(settings: Settings, args: list[str], **kwargs) -> subprocess
     if result.returncode != 0:
         detail = ""
         if kwargs.get("capture"):
-            detail = "\n" + "\n".join((result.stdout or "").splitlines()[-25:])
+            # dbt's own errors before it logs anything (a bad option) go to stderr.
+            output = (result.stdout or "") + (result.stderr or "")
+            detail = "\n" + "\n".join(output.splitlines()[-25:])
         raise WarehouseError(
             f"`dbt {' '.join(args)}` failed with exit code {result.returncode}; "
             f"its log above (and logs/dbt.log) says which node and why.{detail}"
