@@ -13,7 +13,8 @@ every current version with its source (the longest step of a daily build at scal
 
 Runs as ``python -m runner.core.session SPEC.json``: dbt runs in-process, the project is
 parsed once and every step reuses that manifest, so freshness and the build do not each
-pay dbt's start-up and parse. The runner itself stays isolated from dbt. The outcome is written back to the spec's ``result_path``.
+pay dbt's start-up and parse. The runner itself stays isolated from dbt. The outcome is
+written back to the spec's ``result_path``.
 """
 
 from __future__ import annotations

@@ -25,6 +25,17 @@ from runner.core import embedded
 from runner.settings import load_settings
 
 REPO_DIR = Path(__file__).resolve().parents[2]
+# What a copy of the project leaves out: installs, the server, dbt's output, the user's data.
+NOT_PROJECT = (".git", ".venv", ".venv-airflow", ".warehouse", "target", "logs", "landing",
+               "backups", "report", "edr_target", "__pycache__", ".pytest_cache")
+
+
+def copy_project(source: Path, destination: Path, *also_ignore: str) -> Path:
+    """A copy of the project's working tree at `destination`, without NOT_PROJECT and
+    `also_ignore`."""
+    shutil.copytree(source, destination, symlinks=True,
+                    ignore=shutil.ignore_patterns(*NOT_PROJECT, *also_ignore))
+    return destination
 
 
 def _worker_project() -> Path:
@@ -34,13 +45,11 @@ def _worker_project() -> Path:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return REPO_DIR
-    copy = Path(tempfile.mkdtemp(prefix=f"warehouse-{worker}-")) / "warehouse"
-    shutil.copytree(REPO_DIR, copy, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".venv-airflow", ".warehouse", "target", "logs", "landing", "backups",
-        "report", "edr_target", "__pycache__", ".pytest_cache"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"warehouse-{worker}-"))
+    copy = copy_project(REPO_DIR, scratch / "warehouse")
     if (REPO_DIR / ".venv").is_dir():  # for what runs .venv/bin/runner (the Airflow DAG)
         (copy / ".venv").symlink_to(REPO_DIR / ".venv")
-    atexit.register(shutil.rmtree, copy.parent, ignore_errors=True)
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     return copy
 
 
@@ -143,7 +152,7 @@ def _sample_key(settings) -> tuple:
     env = sorted((name, value) for name, value in os.environ.items()
                  if name.startswith(("WAREHOUSE_", "DBT_")) and name != "WAREHOUSE_DB")
     return (settings.host, settings.port, settings.user, (settings.home / "roles.json").exists(),
-            str(PROJECT_DIR), tuple(env))
+            tuple(env))
 
 
 def built_sample(settings, landing, reuse=False):

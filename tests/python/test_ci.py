@@ -4,20 +4,16 @@ sample, its data diff, the CI schemas' lifetime and their invisibility to analys
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import psycopg2
 import pytest
 
-from conftest import PROJECT_DIR, built_sample, query
+from conftest import PROJECT_DIR, built_sample, copy_project, query
 from runner.core import ci
 
 EDITED = "stg_erp__products"
 EDITED_PATH = Path("models/staging/erp/stg_erp__products.sql")
-COPY_IGNORES = shutil.ignore_patterns(".venv", ".warehouse", ".git", "target", "logs",
-                                      "landing", "backups", "report", "dbt_packages",
-                                      "profiles.yml", "__pycache__")
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +30,7 @@ def production(database, tmp_path_factory):
 
 def scratch_copy(tmp_path: Path, edit) -> Path:
     """A copy of the project with ``edit(text)`` applied to the edited model's SQL."""
-    project = tmp_path / "project"
-    shutil.copytree(PROJECT_DIR, project, ignore=COPY_IGNORES)
+    project = copy_project(PROJECT_DIR, tmp_path / "project", "dbt_packages", "profiles.yml")
     path = project / EDITED_PATH
     path.write_text(edit(path.read_text()))
     return project

@@ -28,11 +28,9 @@ def test_a_change_of_packages_parses_afresh_instead_of_failing(warehouse_env, tm
     import shutil
     from dataclasses import replace
 
-    from conftest import PROJECT_DIR
+    from conftest import PROJECT_DIR, copy_project
 
-    project = tmp_path / "warehouse"
-    shutil.copytree(PROJECT_DIR, project, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".venv-airflow", ".warehouse", "target", "logs", "dbt_packages"))
+    project = copy_project(PROJECT_DIR, tmp_path / "warehouse", "dbt_packages")
     settings = replace(empty_database(warehouse_env, "parse_packages"), project_dir=project)
     parse(settings)  # leaves a kept state for this connection
     package = project / "dbt_packages" / "tiny"
