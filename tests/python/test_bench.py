@@ -44,6 +44,12 @@ def test_bench_reports_every_figure(warehouse_env, tmp_path):
     replay = next(row for row in table_rows if "replayed without dbt" in row)
     build_s, replay_s = (float(part) for part in replay.split("|")[2].split(",")[0].split("/"))
     assert build_s > 0 and replay_s > 0, replay
+    # The CPU the full build and the day used, and the least wall time that work allows.
+    for label in ("full build's CPU work", "incremental day's CPU work"):
+        used = next(row for row in table_rows if row.startswith(f"| {label}"))
+        busy_s, share, least_s = (part.strip() for part in used.split("|")[2].split(";"))
+        assert float(busy_s) > 0 and 0 < int(share.rstrip("%")) <= 100, used
+        assert abs(float(least_s) - float(busy_s) / (os.cpu_count() or 1)) <= 0.1, used
     floor = next(row for row in table_rows if row.startswith("| floor: one statement"))
     assert float(floor.split("|")[2].split(";")[0]) > 0, floor
     # The slowest nodes and every gold table's size per row are listed.
