@@ -76,9 +76,9 @@ def _cpu_ticks() -> tuple[int, int] | None:
     try:
         ticks = [int(value) for value in
                  Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        user, nice, system, _idle, _iowait, irq, softirq, _steal = ticks
     except (OSError, ValueError):
         return None
-    user, nice, system, _idle, _iowait, irq, softirq, _steal = ticks
     return user + nice + system + irq + softirq, sum(ticks)
 
 
