@@ -3,7 +3,10 @@ partial-parse state per connection, so going back to a warehouse parses only wha
 
 from __future__ import annotations
 
-from conftest import empty_database
+import shutil
+from dataclasses import replace
+
+from conftest import PROJECT_DIR, copy_project, empty_database
 from runner.core import dbt
 
 
@@ -25,11 +28,6 @@ def test_going_back_to_a_warehouse_does_not_parse_everything_again(warehouse_env
 def test_a_change_of_packages_parses_afresh_instead_of_failing(warehouse_env, tmp_path):
     """Installing or removing a package (Elementary) drops the kept states, which dbt must
     then not be pointed at: it refuses a --partial-parse-file-path that does not exist."""
-    import shutil
-    from dataclasses import replace
-
-    from conftest import PROJECT_DIR, copy_project
-
     project = copy_project(PROJECT_DIR, tmp_path / "warehouse", "dbt_packages")
     settings = replace(empty_database(warehouse_env, "parse_packages"), project_dir=project)
     parse(settings)  # leaves a kept state for this connection
